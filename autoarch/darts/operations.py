@@ -1,0 +1,327 @@
+"""The DARTS operations, one Keras layer each, written with ``keras.layers`` and ``keras.ops`` only.
+
+Every stride-2 operation centres output pixel ``i`` on input pixel ``2 * i`` and
+produces ``ceil(n / 2)`` pixels from ``n``, for odd and even ``n`` alike, so that the
+outputs of all operations on one edge can be summed (28 -> 14 -> 7 -> 4 on MNIST).
+Keras refuses ``strides > 1`` together with ``dilation_rate > 1``, so dilated and
+pooling operations at stride 2 run at stride 1 and keep every second pixel; the
+dilated convolution does so before its pointwise convolution, so only the cheap
+depthwise part pays for the full resolution.
+
+Two flavours of each operation exist: ``search=True`` (inside the supernet) uses
+`BatchStatNorm`, a batch-statistics normalization without learned scale or moving
+averages, and follows pools with it, as the DARTS search model does; ``search=False``
+(the discrete network) uses ordinary affine ``BatchNormalization``.
+"""
+
+import keras
+from keras import layers, ops
+
+from autoarch.darts.primitives import PRIMITIVES, validate_primitives
+
+__all__ = [
+    "PRIMITIVES",
+    "validate_primitives",
+    "BatchStatNorm",
+    "ReLUConvBN",
+    "SepConv",
+    "DilConv",
+    "Pool",
+    "Identity",
+    "Zero",
+    "FactorizedReduce",
+    "make_operation",
+    "normalization",
+    "output_size",
+]
+
+_BN_MOMENTUM = 0.9
+_BN_EPSILON = 1e-5
+
+
+def output_size(size, stride):
+    """Spatial size an operation produces from ``size`` pixels at ``stride`` (1 or 2)."""
+    return size if stride == 1 else (size + 1) // 2
+
+
+def _check_stride(stride):
+    if stride not in (1, 2):
+        raise ValueError(f"stride must be 1 or 2, got {stride!r}")
+    return stride
+
+
+def _channels(shape, channels):
+    """``shape`` with its last axis replaced: sublayers only need the channel count."""
+    return tuple(shape[:-1]) + (channels,)
+
+
+def _every_second_pixel(x):
+    return x[:, ::2, ::2, :]
+
+
+@keras.saving.register_keras_serializable(package="autoarch")
+class BatchStatNorm(layers.Layer):
+    """Normalize each channel with the statistics of the current batch.
+
+    The DARTS search model's ``BatchNorm2d(affine=False)``: no scale, no offset, and
+    no moving averages, so the supernet has no state besides its trainable variables
+    and a forward pass changes nothing (which the second-order step relies on). It
+    behaves the same in training and inference.
+    """
+
+    def __init__(self, epsilon=_BN_EPSILON, **kwargs):
+        super().__init__(**kwargs)
+        self.epsilon = epsilon
+
+    def call(self, x):
+        mean, variance = ops.moments(x, axes=[0, 1, 2], keepdims=True)
+        return (x - mean) * ops.rsqrt(variance + self.epsilon)
+
+    def get_config(self):
+        return {**super().get_config(), "epsilon": self.epsilon}
+
+
+def normalization(search, name=None):
+    """The normalization layer of an operation: `BatchStatNorm` in search, affine BN otherwise."""
+    if search:
+        return BatchStatNorm(name=name)
+    return layers.BatchNormalization(momentum=_BN_MOMENTUM, epsilon=_BN_EPSILON, name=name)
+
+
+class _Operation(layers.Layer):
+    """Shared config handling for the operations: channels, stride and flavour."""
+
+    def __init__(self, channels, stride=1, search=False, **kwargs):
+        super().__init__(**kwargs)
+        self.channels = int(channels)
+        self.stride = _check_stride(stride)
+        self.search = bool(search)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "channels": self.channels,
+            "stride": self.stride,
+            "search": self.search,
+        }
+
+
+@keras.saving.register_keras_serializable(package="autoarch")
+class ReLUConvBN(_Operation):
+    """ReLU, a ``kernel_size`` convolution to ``channels`` channels, then normalization."""
+
+    def __init__(self, channels, kernel_size=1, stride=1, search=False, **kwargs):
+        super().__init__(channels, stride, search, **kwargs)
+        self.kernel_size = int(kernel_size)
+        self.conv = layers.Conv2D(
+            self.channels, self.kernel_size, strides=self.stride, padding="same", use_bias=False
+        )
+        self.norm = normalization(self.search)
+
+    def build(self, input_shape):
+        self.conv.build(input_shape)
+        self.norm.build(_channels(input_shape, self.channels))
+
+    def call(self, x, training=None):
+        return self.norm(self.conv(ops.relu(x)), training=training)
+
+    def get_config(self):
+        return {**super().get_config(), "kernel_size": self.kernel_size}
+
+
+@keras.saving.register_keras_serializable(package="autoarch")
+class SepConv(_Operation):
+    """DARTS ``sep_conv_k``: two (ReLU, depthwise kxk, pointwise 1x1, norm) blocks.
+
+    The first block carries the stride. At stride 2 the input is zero-padded by
+    ``k // 2`` on every side and convolved without padding, which centres output
+    pixel ``i`` on input pixel ``2 * i`` as the reference's symmetric padding does.
+    """
+
+    def __init__(self, channels, kernel_size=3, stride=1, search=False, **kwargs):
+        super().__init__(channels, stride, search, **kwargs)
+        self.kernel_size = int(kernel_size)
+        k = self.kernel_size
+        if self.stride == 2:
+            self.pad = layers.ZeroPadding2D(k // 2)
+            self.depthwise1 = layers.DepthwiseConv2D(k, strides=2, padding="valid", use_bias=False)
+        else:
+            self.pad = None
+            self.depthwise1 = layers.DepthwiseConv2D(k, padding="same", use_bias=False)
+        self.pointwise1 = layers.Conv2D(self.channels, 1, use_bias=False)
+        self.norm1 = normalization(self.search)
+        self.depthwise2 = layers.DepthwiseConv2D(k, padding="same", use_bias=False)
+        self.pointwise2 = layers.Conv2D(self.channels, 1, use_bias=False)
+        self.norm2 = normalization(self.search)
+
+    def build(self, input_shape):
+        self.depthwise1.build(input_shape)
+        out = _channels(input_shape, self.channels)
+        for layer, shape in (
+            (self.pointwise1, input_shape),
+            (self.norm1, out),
+            (self.depthwise2, out),
+            (self.pointwise2, out),
+            (self.norm2, out),
+        ):
+            layer.build(shape)
+
+    def call(self, x, training=None):
+        x = ops.relu(x)
+        if self.pad is not None:
+            x = self.pad(x)
+        x = self.norm1(self.pointwise1(self.depthwise1(x)), training=training)
+        x = ops.relu(x)
+        return self.norm2(self.pointwise2(self.depthwise2(x)), training=training)
+
+    def get_config(self):
+        return {**super().get_config(), "kernel_size": self.kernel_size}
+
+
+@keras.saving.register_keras_serializable(package="autoarch")
+class DilConv(_Operation):
+    """DARTS ``dil_conv_k``: ReLU, depthwise kxk with dilation 2, pointwise 1x1, norm.
+
+    At stride 2 the depthwise convolution runs at stride 1 and every second pixel is
+    kept before the pointwise convolution (Keras has no strided dilated convolution).
+    """
+
+    def __init__(self, channels, kernel_size=3, stride=1, search=False, dilation=2, **kwargs):
+        super().__init__(channels, stride, search, **kwargs)
+        self.kernel_size = int(kernel_size)
+        self.dilation = int(dilation)
+        self.depthwise = layers.DepthwiseConv2D(
+            self.kernel_size, padding="same", dilation_rate=self.dilation, use_bias=False
+        )
+        self.pointwise = layers.Conv2D(self.channels, 1, use_bias=False)
+        self.norm = normalization(self.search)
+
+    def build(self, input_shape):
+        self.depthwise.build(input_shape)
+        self.pointwise.build(input_shape)
+        self.norm.build(_channels(input_shape, self.channels))
+
+    def call(self, x, training=None):
+        x = self.depthwise(ops.relu(x))
+        if self.stride == 2:
+            x = _every_second_pixel(x)
+        return self.norm(self.pointwise(x), training=training)
+
+    def get_config(self):
+        return {**super().get_config(), "kernel_size": self.kernel_size, "dilation": self.dilation}
+
+
+@keras.saving.register_keras_serializable(package="autoarch")
+class Pool(_Operation):
+    """3x3 max or average pooling (average excludes the padding), then norm in search.
+
+    At stride 2 the pool runs at stride 1 and every second pixel is kept, so the
+    window of output ``i`` is centred on input ``2 * i`` like the other operations.
+    The input must already have ``channels`` channels (pools do not change them).
+    """
+
+    def __init__(self, channels, kind="max", stride=1, search=False, **kwargs):
+        super().__init__(channels, stride, search, **kwargs)
+        if kind not in ("max", "avg"):
+            raise ValueError(f"pool kind must be 'max' or 'avg', got {kind!r}")
+        self.kind = kind
+        pool_class = layers.MaxPooling2D if kind == "max" else layers.AveragePooling2D
+        self.pool = pool_class(3, strides=1, padding="same")
+        self.norm = normalization(True) if self.search else None
+
+    def build(self, input_shape):
+        self.pool.build(input_shape)
+        if self.norm is not None:
+            self.norm.build(input_shape)
+
+    def call(self, x, training=None):
+        x = self.pool(x)
+        if self.stride == 2:
+            x = _every_second_pixel(x)
+        if self.norm is not None:
+            x = self.norm(x)
+        return x
+
+    def get_config(self):
+        return {**super().get_config(), "kind": self.kind}
+
+
+@keras.saving.register_keras_serializable(package="autoarch")
+class Identity(_Operation):
+    """DARTS ``skip_connect`` at stride 1: the input unchanged."""
+
+    def call(self, x, training=None):
+        return x
+
+
+@keras.saving.register_keras_serializable(package="autoarch")
+class Zero(_Operation):
+    """DARTS ``none``: zeros of the output shape (every second pixel at stride 2)."""
+
+    def call(self, x, training=None):
+        if self.stride == 2:
+            x = _every_second_pixel(x)
+        return ops.zeros_like(x)
+
+
+@keras.saving.register_keras_serializable(package="autoarch")
+class FactorizedReduce(_Operation):
+    """Halve the resolution with two offset 1x1 stride-2 convolutions, concatenated.
+
+    DARTS ``skip_connect`` at stride 2, and the preprocessing of a cell that follows a
+    reduction. The second convolution sees the input shifted by one pixel; the input
+    is padded by one pixel at the bottom and right first so both halves have
+    ``ceil(n / 2)`` pixels for odd ``n`` too.
+    """
+
+    def __init__(self, channels, stride=2, search=False, **kwargs):
+        super().__init__(channels, stride, search, **kwargs)
+        if self.stride != 2:
+            raise ValueError(f"FactorizedReduce needs stride 2, got {stride!r}")
+        if self.channels < 2:
+            raise ValueError(f"FactorizedReduce needs at least 2 channels, got {self.channels}")
+        half = self.channels // 2
+        self.conv_even = layers.Conv2D(half, 1, strides=2, use_bias=False)
+        self.conv_odd = layers.Conv2D(self.channels - half, 1, strides=2, use_bias=False)
+        self.shift = layers.ZeroPadding2D(((0, 1), (0, 1)))
+        self.norm = normalization(self.search)
+
+    def build(self, input_shape):
+        self.conv_even.build(input_shape)
+        self.conv_odd.build(input_shape)
+        self.norm.build(_channels(input_shape, self.channels))
+
+    def call(self, x, training=None):
+        x = ops.relu(x)
+        shifted = self.shift(x)[:, 1:, 1:, :]
+        x = ops.concatenate([self.conv_even(x), self.conv_odd(shifted)], axis=-1)
+        return self.norm(x, training=training)
+
+
+def make_operation(name, channels, stride=1, search=False):
+    """Build the layer for DARTS operation ``name`` on ``channels`` channels.
+
+    Args:
+        name: one of `PRIMITIVES`.
+        channels: input and output channel count.
+        stride: 1 keeps the spatial size, 2 halves it (rounding up).
+        search: True for the supernet flavour (batch-statistics norm, norm after pools).
+
+    Returns:
+        A Keras layer mapping ``(batch, h, w, channels)`` to
+        ``(batch, output_size(h, stride), output_size(w, stride), channels)``.
+    """
+    _check_stride(stride)
+    if name == "none":
+        return Zero(channels, stride, search)
+    if name in ("max_pool_3x3", "avg_pool_3x3"):
+        return Pool(channels, name[:3], stride, search)
+    if name == "skip_connect":
+        if stride == 1:
+            return Identity(channels, 1, search)
+        return FactorizedReduce(channels, 2, search)
+    if name in ("sep_conv_3x3", "sep_conv_5x5"):
+        return SepConv(channels, int(name[-1]), stride, search)
+    if name in ("dil_conv_3x3", "dil_conv_5x5"):
+        return DilConv(channels, int(name[-1]), stride, search)
+    raise ValueError(f"unknown operation {name!r}; expected one of {PRIMITIVES}")

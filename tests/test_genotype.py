@@ -1,0 +1,443 @@
+"""Tests for autoarch.darts.genotype: the Genotype value and derive_genotype."""
+
+import ast
+import json
+import pathlib
+
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+
+from autoarch.darts.genotype import Genotype, derive_genotype
+from autoarch.darts.primitives import PRIMITIVES
+
+NODES = 4
+NUM_EDGES = 14
+CONCAT = (2, 3, 4, 5)
+
+
+def edge(node, source):
+    """Weight row of the edge from ``source`` into intermediate node ``node`` (from 0)."""
+    return sum(2 + i for i in range(node)) + source
+
+
+def row(primitives=PRIMITIVES, **weights):
+    """A softmax-like row: the given op weights, the rest of the mass spread evenly."""
+    values = np.full(len(primitives), np.nan)
+    for op, weight in weights.items():
+        values[primitives.index(op)] = weight
+    rest = np.isnan(values)
+    values[rest] = (1.0 - sum(weights.values())) / max(rest.sum(), 1)
+    return values
+
+
+def uniform(primitives=PRIMITIVES, nodes=NODES):
+    count = sum(2 + i for i in range(nodes))
+    return np.full((count, len(primitives)), 1.0 / len(primitives))
+
+
+def weights_from(rows, primitives=PRIMITIVES):
+    """Uniform weights with the rows given as ``{(node, source): row}`` replaced."""
+    w = uniform(primitives)
+    for (node, source), values in rows.items():
+        w[edge(node, source)] = values
+    return w
+
+
+DARTS_V2 = Genotype(
+    normal=[
+        ("sep_conv_3x3", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("sep_conv_3x3", 1),
+        ("sep_conv_3x3", 1), ("skip_connect", 0), ("skip_connect", 0), ("dil_conv_3x3", 2),
+    ],
+    normal_concat=[2, 3, 4, 5],
+    reduce=[
+        ("max_pool_3x3", 0), ("max_pool_3x3", 1), ("skip_connect", 2), ("max_pool_3x3", 1),
+        ("max_pool_3x3", 0), ("skip_connect", 2), ("skip_connect", 2), ("max_pool_3x3", 1),
+    ],
+    reduce_concat=[2, 3, 4, 5],
+)
+
+
+# --------------------------------------------------------------------------- derivation
+
+
+def test_derive_exact_genotype_ignores_none_and_orders_by_strength():
+    normal = weights_from({
+        (0, 0): row(sep_conv_3x3=0.7),
+        # 'none' dominates this edge; the op must be skip_connect, not none.
+        (0, 1): row(none=0.7, skip_connect=0.2),
+        (1, 0): row(dil_conv_3x3=0.3),
+        (1, 1): row(sep_conv_5x5=0.8),
+        (1, 2): row(max_pool_3x3=0.5),
+        # 'none' at 0.9 makes input 0 the "heaviest" edge of node 2 in raw terms,
+        # but its best real op (~0.014) is weaker than a uniform edge (0.125).
+        (2, 0): row(none=0.9),
+        (2, 1): row(dil_conv_5x5=0.4),
+        (2, 3): row(avg_pool_3x3=0.6),
+        (3, 2): row(sep_conv_3x3=0.5),
+        (3, 4): row(skip_connect=0.65),
+    })
+    reduce = weights_from({
+        (0, 1): row(max_pool_3x3=0.6),
+        (0, 0): row(avg_pool_3x3=0.5),
+        (1, 2): row(skip_connect=0.4),
+        (1, 0): row(max_pool_3x3=0.3),
+        (2, 3): row(sep_conv_5x5=0.4),
+        (2, 2): row(dil_conv_3x3=0.35),
+        (3, 1): row(max_pool_3x3=0.9),
+        (3, 4): row(avg_pool_3x3=0.2),
+    })
+
+    genotype = derive_genotype(normal, reduce, PRIMITIVES, nodes=NODES)
+
+    assert genotype == Genotype(
+        normal=(
+            ("sep_conv_3x3", 0), ("skip_connect", 1),
+            ("sep_conv_5x5", 1), ("max_pool_3x3", 2),
+            ("avg_pool_3x3", 3), ("dil_conv_5x5", 1),
+            ("skip_connect", 4), ("sep_conv_3x3", 2),
+        ),
+        normal_concat=CONCAT,
+        reduce=(
+            ("max_pool_3x3", 1), ("avg_pool_3x3", 0),
+            ("skip_connect", 2), ("max_pool_3x3", 0),
+            ("sep_conv_5x5", 3), ("dil_conv_3x3", 2),
+            ("max_pool_3x3", 1), ("avg_pool_3x3", 4),
+        ),
+        reduce_concat=CONCAT,
+    )
+
+
+def test_derive_ties_go_to_lower_input_and_earlier_operation():
+    # Every edge is uniform: each node keeps inputs 0 and 1, and the first non-none op.
+    genotype = derive_genotype(uniform(), uniform(), PRIMITIVES)
+    assert genotype.normal == (("max_pool_3x3", 0), ("max_pool_3x3", 1)) * NODES
+    assert genotype.reduce == genotype.normal
+
+    # Equal edge strength on inputs 2 and 3 of node 2: input 2 wins the second slot.
+    normal = weights_from({
+        (2, 3): row(sep_conv_3x3=0.4, dil_conv_3x3=0.4),
+        (2, 2): row(sep_conv_5x5=0.4),
+        (2, 1): row(sep_conv_5x5=0.6),
+    })
+    genotype = derive_genotype(normal, uniform(), PRIMITIVES)
+    assert genotype.normal[4:6] == (("sep_conv_5x5", 1), ("sep_conv_5x5", 2))
+
+    # Equal op weights on one edge: the op listed first in primitives wins.
+    normal = weights_from({(2, 3): row(dil_conv_3x3=0.45, sep_conv_3x3=0.45)})
+    genotype = derive_genotype(normal, uniform(), PRIMITIVES)
+    assert genotype.normal[4] == ("sep_conv_3x3", 3)
+
+
+def test_derive_without_none_uses_plain_argmax():
+    primitives = ("skip_connect", "sep_conv_3x3")
+    normal = np.tile([0.4, 0.6], (NUM_EDGES, 1))
+    normal[edge(0, 1)] = [0.9, 0.1]
+    genotype = derive_genotype(normal, normal, primitives)
+    assert genotype.normal[:2] == (("skip_connect", 1), ("sep_conv_3x3", 0))
+
+
+def test_derive_other_node_counts():
+    primitives = ("none", "sep_conv_3x3", "max_pool_3x3")
+    for nodes in (1, 2, 5):
+        count = sum(2 + i for i in range(nodes))
+        w = np.tile([0.5, 0.2, 0.3], (count, 1))
+        genotype = derive_genotype(w, w, primitives, nodes=nodes)
+        assert genotype.nodes == nodes
+        assert genotype.normal_concat == tuple(range(2, nodes + 2))
+        assert genotype.normal == (("max_pool_3x3", 0), ("max_pool_3x3", 1)) * nodes
+
+
+def _skip_heavy_normal():
+    """Normal weights selecting 4 skip_connect (skip weights 0.9, 0.5, 0.4, 0.8)."""
+    return weights_from({
+        (0, 0): row(skip_connect=0.9),
+        # The next best non-skip op must skip over 'none' (0.3) to sep_conv_5x5.
+        (0, 1): row(skip_connect=0.5, none=0.3, sep_conv_5x5=0.15),
+        (1, 0): row(sep_conv_3x3=0.6),
+        (1, 2): row(skip_connect=0.4, dil_conv_3x3=0.3),
+        (2, 1): row(skip_connect=0.8, avg_pool_3x3=0.1),
+        (2, 3): row(sep_conv_3x3=0.7),
+        (3, 4): row(dil_conv_5x5=0.6),
+        (3, 0): row(max_pool_3x3=0.5),
+    })
+
+
+def _skip_heavy_reduce():
+    return weights_from({(node, 0): row(skip_connect=0.9) for node in range(NODES)})
+
+
+def test_skip_cap_replaces_weakest_normal_skips_and_leaves_reduce():
+    normal, reduce = _skip_heavy_normal(), _skip_heavy_reduce()
+    uncapped = derive_genotype(normal, reduce, PRIMITIVES, max_skip_connections=None)
+    assert uncapped.normal == (
+        ("skip_connect", 0), ("skip_connect", 1),
+        ("sep_conv_3x3", 0), ("skip_connect", 2),
+        ("skip_connect", 1), ("sep_conv_3x3", 3),
+        ("dil_conv_5x5", 4), ("max_pool_3x3", 0),
+    )
+    assert uncapped.count("skip_connect") == 4
+    assert uncapped.count("skip_connect", cell="reduce") == 4
+
+    capped = derive_genotype(normal, reduce, PRIMITIVES, max_skip_connections=2)
+    assert capped.count("skip_connect") == 2
+    # The skips weighing 0.5 and 0.4 get their next best op; 0.9 and 0.8 stay.
+    # The selected edges themselves do not change.
+    assert capped.normal == (
+        ("skip_connect", 0), ("sep_conv_5x5", 1),
+        ("sep_conv_3x3", 0), ("dil_conv_3x3", 2),
+        ("skip_connect", 1), ("sep_conv_3x3", 3),
+        ("dil_conv_5x5", 4), ("max_pool_3x3", 0),
+    )
+    assert capped.reduce == uncapped.reduce
+    assert capped.count("skip_connect", cell="reduce") == 4
+
+    # Cap 3 removes only the weakest (0.4).
+    capped = derive_genotype(normal, reduce, PRIMITIVES, max_skip_connections=3)
+    assert capped.normal[1] == ("skip_connect", 1)
+    assert capped.normal[3] == ("dil_conv_3x3", 2)
+
+
+def test_skip_cap_zero_and_large_cap():
+    normal, reduce = _skip_heavy_normal(), _skip_heavy_reduce()
+    none_left = derive_genotype(normal, reduce, PRIMITIVES, max_skip_connections=0)
+    assert none_left.count("skip_connect") == 0
+    assert none_left.normal[0] == ("max_pool_3x3", 0)  # uniform rest: first non-skip, non-none
+    assert none_left.normal[4] == ("avg_pool_3x3", 1)
+    assert none_left.count("skip_connect", cell="reduce") == 4
+
+    generous = derive_genotype(normal, reduce, PRIMITIVES, max_skip_connections=10)
+    assert generous == derive_genotype(normal, reduce, PRIMITIVES)
+
+
+def test_skip_cap_without_alternative_keeps_skips():
+    primitives = ("none", "skip_connect")
+    w = np.tile([0.3, 0.7], (NUM_EDGES, 1))
+    genotype = derive_genotype(w, w, primitives, max_skip_connections=0)
+    assert genotype.count("skip_connect") == 2 * NODES
+
+
+@pytest.mark.parametrize("cap", [-1, 1.5, True, "2"])
+def test_skip_cap_validation(cap):
+    with pytest.raises(ValueError, match="max_skip_connections"):
+        derive_genotype(uniform(), uniform(), PRIMITIVES, max_skip_connections=cap)
+
+
+def test_edge_weights_change_selected_edges_not_ops():
+    normal = weights_from({
+        (1, 0): row(sep_conv_3x3=0.5),
+        (1, 1): row(dil_conv_3x3=0.45),
+        (1, 2): row(sep_conv_5x5=0.4),
+    })
+    plain = derive_genotype(normal, uniform(), PRIMITIVES)
+    assert plain.normal[2:4] == (("sep_conv_3x3", 0), ("dil_conv_3x3", 1))
+
+    edge_weights = np.full(NUM_EDGES, 0.5)
+    edge_weights[edge(1, 0):edge(1, 0) + 3] = [0.2, 0.3, 0.5]  # 0.1, 0.135, 0.2
+    weighted = derive_genotype(normal, uniform(), PRIMITIVES, normal_edge_weights=edge_weights)
+    assert weighted.normal[2:4] == (("sep_conv_5x5", 2), ("dil_conv_3x3", 1))
+    assert weighted.normal[:2] == plain.normal[:2]
+    assert weighted.reduce == plain.reduce
+
+    # Reduce edge weights act on the reduction cell only.
+    swapped = derive_genotype(uniform(), normal, PRIMITIVES, reduce_edge_weights=edge_weights)
+    assert swapped.reduce[2:4] == (("sep_conv_5x5", 2), ("dil_conv_3x3", 1))
+    assert swapped.normal == plain.reduce
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"normal_weights": np.zeros((13, 8))},
+        {"normal_weights": np.zeros((14, 7))},
+        {"reduce_weights": np.zeros(14 * 8)},
+        {"normal_weights": np.full((14, 8), np.nan)},
+        {"normal_edge_weights": np.ones(13)},
+        {"reduce_edge_weights": np.ones((14, 1))},
+        {"nodes": 3},
+        {"nodes": 0},
+        {"primitives": ("none",)},
+        {"primitives": ("sep_conv_3x3", "conv_7x7")},
+    ],
+)
+def test_derive_validation(kwargs):
+    args = {"normal_weights": uniform(), "reduce_weights": uniform(), "primitives": PRIMITIVES}
+    args.update(kwargs)
+    with pytest.raises(ValueError):
+        derive_genotype(**args)
+
+
+# --------------------------------------------------------------------------- value, JSON
+
+
+def test_construction_converts_lists_to_tuples_and_is_hashable():
+    assert DARTS_V2.normal[0] == ("sep_conv_3x3", 0)
+    assert isinstance(DARTS_V2.normal, tuple) and isinstance(DARTS_V2.normal[0], tuple)
+    assert isinstance(DARTS_V2.reduce_concat, tuple)
+    assert DARTS_V2.nodes == 4
+    assert len({DARTS_V2, Genotype(**DARTS_V2.to_dict())}) == 1
+    with pytest.raises(AttributeError):
+        DARTS_V2.normal = ()
+
+
+def test_json_round_trip():
+    text = DARTS_V2.to_json()
+    assert json.loads(text) == DARTS_V2.to_dict()
+    assert set(json.loads(text)) == {"normal", "normal_concat", "reduce", "reduce_concat"}
+    again = Genotype.from_json(text)
+    assert again == DARTS_V2
+    assert hash(again) == hash(DARTS_V2)
+    assert Genotype.from_dict(DARTS_V2.to_dict()) == DARTS_V2
+    assert Genotype.from_json(text.encode()) == DARTS_V2
+
+
+def _mutated(**changes):
+    data = DARTS_V2.to_dict()
+    data.update(changes)
+    return json.dumps(data)
+
+
+def _without(key):
+    data = DARTS_V2.to_dict()
+    del data[key]
+    return json.dumps(data)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("{normal: [}", id="not-json"),
+        pytest.param("", id="empty-text"),
+        pytest.param(json.dumps([DARTS_V2.to_dict()]), id="a-list"),
+        pytest.param('"genotype"', id="a-string"),
+        pytest.param(_without("reduce_concat"), id="missing-key"),
+        pytest.param(_mutated(extra=1), id="extra-key"),
+        pytest.param(_mutated(normal=[["conv_7x7", 0], ["sep_conv_3x3", 1]] * 4), id="unknown-op"),
+        pytest.param(_mutated(normal=[["none", 0], ["sep_conv_3x3", 1]] * 4), id="none-op"),
+        pytest.param(_mutated(normal=[[3, 0], ["sep_conv_3x3", 1]] * 4), id="op-not-string"),
+        pytest.param(_mutated(normal=[["sep_conv_3x3", 0], ["sep_conv_3x3", 2]] * 4), id="index-out-of-range"),
+        pytest.param(_mutated(normal=[["sep_conv_3x3", -1], ["sep_conv_3x3", 1]] * 4), id="negative-index"),
+        pytest.param(_mutated(normal=[["sep_conv_3x3", True], ["sep_conv_3x3", 1]] * 4), id="bool-index"),
+        pytest.param(_mutated(normal=[["sep_conv_3x3", 1.0], ["sep_conv_3x3", 1]] * 4), id="float-index"),
+        pytest.param(_mutated(normal=[["sep_conv_3x3", "1"], ["sep_conv_3x3", 1]] * 4), id="string-index"),
+        pytest.param(_mutated(normal=[["sep_conv_3x3", 0]] * 7), id="odd-entries"),
+        pytest.param(_mutated(normal=[], reduce=[]), id="empty-cells"),
+        pytest.param(_mutated(normal=[["sep_conv_3x3", 0, 1]] * 8), id="triple"),
+        pytest.param(_mutated(normal="sep_conv_3x3"), id="cell-is-string"),
+        pytest.param(_mutated(normal=DARTS_V2.to_dict()["normal"][:6]), id="node-count-mismatch"),
+        pytest.param(_mutated(normal_concat=[2, 3, 6]), id="concat-too-high"),
+        pytest.param(_mutated(normal_concat=[1, 2]), id="concat-input"),
+        pytest.param(_mutated(reduce_concat=[2, 2, 3]), id="concat-duplicate"),
+        pytest.param(_mutated(reduce_concat=[]), id="concat-empty"),
+        pytest.param(_mutated(reduce_concat=[2, 3.0]), id="concat-float"),
+        pytest.param(_mutated(reduce_concat=5), id="concat-not-list"),
+        pytest.param(DARTS_V2.to_json()[:-1] + ', "normal": []}', id="duplicate-key"),
+    ],
+)
+def test_from_json_rejects_malformed(text):
+    with pytest.raises(ValueError):
+        Genotype.from_json(text)
+
+
+def test_from_json_and_from_dict_reject_non_text_and_non_dict():
+    with pytest.raises(ValueError):
+        Genotype.from_json(DARTS_V2.to_dict())
+    with pytest.raises(ValueError):
+        Genotype.from_dict([("normal", [])])
+
+
+def test_direct_construction_validation_messages():
+    ok = DARTS_V2.to_dict()
+    with pytest.raises(ValueError, match=r"0\.\.1.*got 2"):
+        Genotype(**{**ok, "normal": [("sep_conv_3x3", 2), ("sep_conv_3x3", 1)] * 4})
+    with pytest.raises(ValueError, match="'none'"):
+        Genotype(**{**ok, "reduce": [("none", 0), ("sep_conv_3x3", 1)] * 4})
+    with pytest.raises(ValueError, match="same number of nodes"):
+        Genotype(**{**ok, "reduce": ok["reduce"][:4]})
+    with pytest.raises(ValueError, match=r"2\.\.5.*got 6"):
+        Genotype(**{**ok, "normal_concat": (2, 6)})
+    # Node 3 (the second intermediate node) may read node 2; numpy ints are accepted.
+    g = Genotype(
+        normal=[("sep_conv_3x3", 0), ("sep_conv_3x3", 1), ("skip_connect", np.int64(2)), ("max_pool_3x3", 0)],
+        normal_concat=[3],
+        reduce=[("max_pool_3x3", 0), ("max_pool_3x3", 1)] * 2,
+        reduce_concat=(2, 3),
+    )
+    assert g.normal[2] == ("skip_connect", 2) and type(g.normal[2][1]) is int
+    assert g.nodes == 2
+
+
+# --------------------------------------------------------------------------- text and plots
+
+
+def test_str_lists_every_node():
+    text = str(DARTS_V2)
+    assert "node 2 <- sep_conv_3x3(0), sep_conv_3x3(1)" in text
+    assert "node 5 <- skip_connect(0), dil_conv_3x3(2)" in text
+    assert "node 3 <- skip_connect(2), max_pool_3x3(1)" in text
+    assert text.index("normal") < text.index("reduce")
+    assert text.count("node ") == 8
+    assert "2, 3, 4, 5" in text
+
+
+def test_summary_is_one_abbreviated_line():
+    summary = DARTS_V2.summary()
+    assert "\n" not in summary
+    assert summary == (
+        "normal[sep3(0) sep3(1) | sep3(0) sep3(1) | sep3(1) skip(0) | skip(0) dil3(2)] "
+        "reduce[max(0) max(1) | skip(2) max(1) | max(0) skip(2) | skip(2) max(1)]"
+    )
+    partial = Genotype(**{**DARTS_V2.to_dict(), "reduce_concat": [4, 5]})
+    assert partial.summary().endswith("concat=4,5")
+
+
+def test_count():
+    assert DARTS_V2.count("sep_conv_3x3") == 5
+    assert DARTS_V2.count("skip_connect") == 2
+    assert DARTS_V2.count("skip_connect", cell="reduce") == 3
+    assert DARTS_V2.count("max_pool_3x3", cell="reduce") == 5
+    assert DARTS_V2.count("none") == 0
+    with pytest.raises(ValueError):
+        DARTS_V2.count("sep_conv_3x3", cell="both")
+    with pytest.raises(ValueError):
+        DARTS_V2.count("conv_7x7")
+
+
+def test_plot_writes_png(tmp_path):
+    target = tmp_path / "plots" / "nested" / "genotype.png"
+    returned = DARTS_V2.plot(target, title="DARTS V2")
+    assert pathlib.Path(returned) == target
+    data = target.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(data) > 5000
+
+
+def test_plot_without_path_returns_figure(tmp_path):
+    figure = DARTS_V2.plot()
+    assert isinstance(figure, Figure)
+    assert len(figure.axes) == 2
+    assert [ax.get_title() for ax in figure.axes] == ["normal cell", "reduce cell"]
+    labels = {t.get_text() for t in figure.axes[0].texts}
+    assert {"sep_conv_3x3", "skip_connect", "dil_conv_3x3", "0", "3"} <= labels
+    assert not list(tmp_path.iterdir())
+
+
+def test_plot_other_node_counts(tmp_path):
+    for nodes in (1, 2, 5):
+        pairs = [("sep_conv_3x3", 0), ("sep_conv_3x3", 1)] * nodes
+        g = Genotype(pairs, tuple(range(2, nodes + 2)), pairs, [nodes + 1])
+        figure = g.plot()
+        assert len(figure.axes[0].patches) > 0
+
+
+def test_module_does_not_import_tensorflow_or_keras():
+    import autoarch.darts.genotype as module
+
+    tree = ast.parse(pathlib.Path(module.__file__).read_text())
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            imported.add(node.module.split(".")[0])
+    assert not imported & {"tensorflow", "keras", "pickle"}
