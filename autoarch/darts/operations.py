@@ -278,21 +278,23 @@ class FactorizedReduce(_Operation):
         super().__init__(channels, stride, search, **kwargs)
         if self.stride != 2:
             raise ValueError(f"FactorizedReduce needs stride 2, got {stride!r}")
-        if self.channels < 2:
-            raise ValueError(f"FactorizedReduce needs at least 2 channels, got {self.channels}")
-        half = self.channels // 2
-        self.conv_even = layers.Conv2D(half, 1, strides=2, use_bias=False)
-        self.conv_odd = layers.Conv2D(self.channels - half, 1, strides=2, use_bias=False)
+        odd = self.channels // 2
+        self.conv_even = layers.Conv2D(self.channels - odd, 1, strides=2, use_bias=False)
+        # With a single channel there is no second half: the shifted path is dropped.
+        self.conv_odd = layers.Conv2D(odd, 1, strides=2, use_bias=False) if odd else None
         self.shift = layers.ZeroPadding2D(((0, 1), (0, 1)))
         self.norm = normalization(self.search)
 
     def build(self, input_shape):
         self.conv_even.build(input_shape)
-        self.conv_odd.build(input_shape)
+        if self.conv_odd is not None:
+            self.conv_odd.build(input_shape)
         self.norm.build(_channels(input_shape, self.channels))
 
     def call(self, x, training=None):
         x = ops.relu(x)
+        if self.conv_odd is None:
+            return self.norm(self.conv_even(x), training=training)
         shifted = self.shift(x)[:, 1:, 1:, :]
         x = ops.concatenate([self.conv_even(x), self.conv_odd(shifted)], axis=-1)
         return self.norm(x, training=training)
