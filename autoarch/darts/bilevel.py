@@ -11,7 +11,7 @@ optimizer, ``w' = w + mu * m - lr * (grad L_train(w) + wd * w)`` (Keras SGD's
 momentum convention, so it is exactly the next real step without clipping), and
 returns ``grad_alpha L_val(w') - lr * H`` where ``H`` is the finite-difference
 Hessian-vector product ``(grad_alpha L_train(w + eps v) - grad_alpha L_train(w - eps
-v)) / (2 eps)``, ``v = grad_w' L_val(w')`` and ``eps = 0.01 / ||v||``. The weights are
+v)) / (2 eps)``, ``v = grad_w' L_val(w')`` and ``eps = r / ||v||`` (``r = 0.01`` in DARTS). The weights are
 copied before and assigned back afterwards, so they are restored bit for bit.
 """
 
@@ -19,7 +19,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-__all__ = ["architecture_step", "weight_step", "cross_entropy", "flag"]
+__all__ = ["architecture_gradients", "architecture_step", "weight_step", "cross_entropy", "flag"]
 
 
 def flag(value):
@@ -30,6 +30,12 @@ def flag(value):
 def cross_entropy(labels, logits):
     """Mean sparse categorical cross-entropy of ``logits``."""
     return ops.mean(keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True))
+
+
+def _gradients(tape, loss, variables):
+    """Tape gradients with zeros for unused variables (a net without normal cells)."""
+    grads = tape.gradient(loss, variables)
+    return [ops.zeros_like(v) if g is None else g for g, v in zip(grads, variables)]
 
 
 def _loss_and_logits(model, x, y):
@@ -46,7 +52,7 @@ def _add_decay(grads, variables, decay):
 def _first_order_gradients(model, x_val, y_val):
     with tf.GradientTape() as tape:
         loss, logits = _loss_and_logits(model, x_val, y_val)
-    return tape.gradient(loss, model.arch_variables), loss, logits
+    return _gradients(tape, loss, model.arch_variables), loss, logits
 
 
 def _assign(variables, values):
@@ -62,7 +68,7 @@ def _second_order_gradients(model, x_train, y_train, x_val, y_val):
 
     with tf.GradientTape() as tape:
         train_loss, _ = _loss_and_logits(model, x_train, y_train)
-    train_grads = tape.gradient(train_loss, weights)
+    train_grads = _gradients(tape, train_loss, weights)
     momentums = optimizer.momentums if optimizer.momentum else [None] * len(weights)
     virtual = []
     for w, g, m in zip(saved, train_grads, momentums):
@@ -74,15 +80,15 @@ def _second_order_gradients(model, x_train, y_train, x_val, y_val):
 
     with tf.GradientTape() as tape:
         val_loss, val_logits = _loss_and_logits(model, x_val, y_val)
-    grads = tape.gradient(val_loss, arch + weights)
+    grads = _gradients(tape, val_loss, arch + weights)
     arch_grads, direction = grads[: len(arch)], grads[len(arch) :]
-    epsilon = 0.01 / tf.linalg.global_norm(direction)
+    epsilon = model.hessian_epsilon / tf.linalg.global_norm(direction)
 
     def train_arch_gradients(sign):
         _assign(weights, [w + sign * epsilon * d for w, d in zip(saved, direction)])
         with tf.GradientTape() as probe:
             loss, _ = _loss_and_logits(model, x_train, y_train)
-        return probe.gradient(loss, arch)
+        return _gradients(probe, loss, arch)
 
     plus = train_arch_gradients(1.0)
     minus = train_arch_gradients(-1.0)
@@ -90,6 +96,17 @@ def _second_order_gradients(model, x_train, y_train, x_val, y_val):
     hessian_vector = [(p - n) / (2.0 * epsilon) for p, n in zip(plus, minus)]
     grads = [g - learning_rate * h for g, h in zip(arch_grads, hessian_vector)]
     return grads, val_loss, val_logits
+
+
+def architecture_gradients(model, x_train, y_train, x_val, y_val):
+    """Gradients of the validation loss for ``model.arch_variables`` (before decay).
+
+    First or second order as ``model`` was compiled. Returns ``(gradients, loss,
+    logits)`` of the validation batch; the weights are left exactly as they were.
+    """
+    if model.second_order:
+        return _second_order_gradients(model, x_train, y_train, x_val, y_val)
+    return _first_order_gradients(model, x_val, y_val)
 
 
 def architecture_step(model, x_train, y_train, x_val, y_val):
@@ -101,10 +118,7 @@ def architecture_step(model, x_train, y_train, x_val, y_val):
     """
 
     def update():
-        if model.second_order:
-            grads, loss, logits = _second_order_gradients(model, x_train, y_train, x_val, y_val)
-        else:
-            grads, loss, logits = _first_order_gradients(model, x_val, y_val)
+        grads, loss, logits = architecture_gradients(model, x_train, y_train, x_val, y_val)
         grads = _add_decay(grads, model.arch_variables, model.arch_weight_decay)
         model.arch_optimizer.apply(grads, model.arch_variables)
         return loss, logits
@@ -124,7 +138,7 @@ def weight_step(model, x_train, y_train):
     weights = model.weight_variables
     with tf.GradientTape() as tape:
         loss, logits = _loss_and_logits(model, x_train, y_train)
-    grads = tape.gradient(loss, weights)
+    grads = _gradients(tape, loss, weights)
     if model.grad_clip:
         grads, _ = tf.clip_by_global_norm(grads, model.grad_clip)
     grads = _add_decay(grads, weights, model.weight_decay)

@@ -90,12 +90,12 @@ class MixedOp(layers.Layer):
         else:
             self.bypass_pool = None
 
-    def build(self, input_shape, weights_shape=None):
-        active = tuple(input_shape[:-1]) + (self.active_channels,)
+    def build(self, x_shape, weights_shape=None):
+        active = tuple(x_shape[:-1]) + (self.active_channels,)
         for candidate in self.candidates:
             candidate.build(active)
         if self.bypass_pool is not None:
-            self.bypass_pool.build(input_shape)
+            self.bypass_pool.build(x_shape)
 
     def call(self, x, weights):
         k = self.partial_channels

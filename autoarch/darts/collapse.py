@@ -32,7 +32,7 @@ class CollapseGuard(keras.callbacks.Callback):
 
     def __init__(self, max_skip_connections=2, patience=3):
         super().__init__()
-        if max_skip_connections < 0:
+        if not isinstance(max_skip_connections, int) or max_skip_connections < 0:
             raise ValueError(f"max_skip_connections must be >= 0, got {max_skip_connections!r}")
         if patience is not None and patience < 1:
             raise ValueError(f"patience must be >= 1 or None, got {patience!r}")

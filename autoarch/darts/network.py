@@ -31,6 +31,11 @@ class AuxiliaryHead(layers.Layer):
         self.global_pool = layers.GlobalAveragePooling2D()
         self.dense = layers.Dense(self.num_outputs, activation=activation)
 
+    def build(self, input_shape):
+        self.conv.build(input_shape)
+        self.norm.build((None, None, None, 128))
+        self.dense.build((None, 128))
+
     def call(self, x, training=None):
         x = self.pool(ops.relu(x))
         x = ops.relu(self.norm(self.conv(x), training=training))

@@ -74,8 +74,11 @@ class BatchStatNorm(layers.Layer):
         self.epsilon = epsilon
 
     def call(self, x):
-        mean, variance = ops.moments(x, axes=[0, 1, 2], keepdims=True)
-        return (x - mean) * ops.rsqrt(variance + self.epsilon)
+        # Not ops.moments: its TensorFlow version stops the gradient through the mean
+        # inside the variance, which is exact for first derivatives only.
+        centered = x - ops.mean(x, axis=(0, 1, 2), keepdims=True)
+        variance = ops.mean(ops.square(centered), axis=(0, 1, 2), keepdims=True)
+        return centered * ops.rsqrt(variance + self.epsilon)
 
     def get_config(self):
         return {**super().get_config(), "epsilon": self.epsilon}

@@ -229,6 +229,7 @@ class SearchNetwork(keras.Model):
         arch_learning_rate=3e-4,
         arch_weight_decay=1e-3,
         second_order=False,
+        hessian_epsilon=0.01,
         arch_warmup_epochs=0,
         jit_compile=False,
         steps_per_execution=1,
@@ -247,6 +248,10 @@ class SearchNetwork(keras.Model):
             grad_clip: global-norm clipping of the weight gradients (None: off).
             arch_weight_decay: coupled L2 decay of the architecture gradients.
             second_order: use the unrolled (second-order) architecture gradient.
+            hessian_epsilon: DARTS's ``r``: the finite-difference step of the
+                Hessian-vector product is ``r / ||grad_w' L_val||``. On ReLU
+                networks a step this large averages over activation kinks, so the
+                product is a smoothed estimate, not the exact local derivative.
             arch_warmup_epochs: epochs at the start of ``fit`` during which the
                 architecture is frozen and only the weights train.
             jit_compile: compile the step with XLA (works on CPU; measure first).
@@ -270,6 +275,9 @@ class SearchNetwork(keras.Model):
         self.grad_clip = grad_clip
         self.arch_weight_decay = float(arch_weight_decay)
         self.second_order = bool(second_order)
+        if hessian_epsilon <= 0:
+            raise ValueError(f"hessian_epsilon must be > 0, got {hessian_epsilon!r}")
+        self.hessian_epsilon = float(hessian_epsilon)
         self.arch_warmup_epochs = int(arch_warmup_epochs)
         self.arch_optimizer = arch_optimizer
         super().compile(
