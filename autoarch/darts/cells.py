@@ -12,8 +12,10 @@ import keras
 from keras import layers, ops
 
 from autoarch.darts.operations import (
+    DilConv,
     FactorizedReduce,
     Identity,
+    SepConv,
     ReLUConvBN,
     make_operation,
     validate_primitives,
@@ -85,6 +87,10 @@ class MixedOp(layers.Layer):
             make_operation(self.primitives[i], self.active_channels, self.stride, search=True)
             for i in self.active_indices
         ]
+        # Candidates that start with a ReLU share the edge's one ReLU.
+        self.shares_relu = [
+            isinstance(c, (SepConv, DilConv, FactorizedReduce)) for c in self.candidates
+        ]
         if self.partial_channels > 1 and self.stride == 2:
             self.bypass_pool = layers.MaxPooling2D(2, strides=2, padding="same")
         else:
@@ -100,9 +106,15 @@ class MixedOp(layers.Layer):
     def call(self, x, weights):
         k = self.partial_channels
         active = x[..., : self.active_channels] if k > 1 else x
+        activated = ops.relu(active) if any(self.shares_relu) else None
         out = None
-        for index, operation in zip(self.active_indices, self.candidates):
-            term = weights[index] * operation(active)
+        for index, operation, shares_relu in zip(
+            self.active_indices, self.candidates, self.shares_relu
+        ):
+            if shares_relu:
+                term = operation(activated, preactivated=True, scale=weights[index])
+            else:
+                term = operation(active, scale=weights[index])
             out = term if out is None else out + term
         if k == 1:
             return out

@@ -8,6 +8,10 @@ pooling operations at stride 2 run at stride 1 and keep every second pixel; the
 dilated convolution does so before its pointwise convolution, so only the cheap
 depthwise part pays for the full resolution.
 
+Inside a `MixedOp` the operations of one edge share work: the convolutions take
+the edge's ReLU once (``preactivated=True``) and every operation folds its mixing
+weight into its last normalization (``scale=w``), saving a full-size pass each.
+
 Two flavours of each operation exist: ``search=True`` (inside the supernet) uses
 `BatchStatNorm`, a batch-statistics normalization without learned scale or moving
 averages, and follows pools with it, as the DARTS search model does; ``search=False``
@@ -17,6 +21,7 @@ averages, and follows pools with it, as the DARTS search model does; ``search=Fa
 import keras
 from keras import layers, ops
 
+from autoarch.darts.kernels import batch_stat_norm
 from autoarch.darts.primitives import PRIMITIVES, validate_primitives
 
 __all__ = [
@@ -59,6 +64,19 @@ def _every_second_pixel(x):
     return x[:, ::2, ::2, :]
 
 
+def _average_pool_3x3(x):
+    """3x3 average pooling at stride 1 that excludes the padding, as a depthwise sum.
+
+    Equal to ``AveragePooling2D(3, 1, "same")`` on TensorFlow, and about 2.5x faster
+    forward and backward on CPU. Needs static spatial sizes.
+    """
+    height, width, channels = x.shape[1:]
+    sums = ops.depthwise_conv(x, ops.ones((3, 3, channels, 1), x.dtype), 1, "same")
+    ones = ops.ones((1, height, width, 1), x.dtype)
+    counts = ops.depthwise_conv(ones, ops.ones((3, 3, 1, 1), x.dtype), 1, "same")
+    return sums / counts
+
+
 @keras.saving.register_keras_serializable(package="autoarch")
 class BatchStatNorm(layers.Layer):
     """Normalize each channel with the statistics of the current batch.
@@ -66,19 +84,16 @@ class BatchStatNorm(layers.Layer):
     The DARTS search model's ``BatchNorm2d(affine=False)``: no scale, no offset, and
     no moving averages, so the supernet has no state besides its trainable variables
     and a forward pass changes nothing (which the second-order step relies on). It
-    behaves the same in training and inference.
+    behaves the same in training and inference. ``call(x, scale=None)`` multiplies
+    the result by the scalar ``scale``: a `MixedOp` folds its mixing weight in here.
     """
 
     def __init__(self, epsilon=_BN_EPSILON, **kwargs):
         super().__init__(**kwargs)
         self.epsilon = epsilon
 
-    def call(self, x):
-        # Not ops.moments: its TensorFlow version stops the gradient through the mean
-        # inside the variance, which is exact for first derivatives only.
-        centered = x - ops.mean(x, axis=(0, 1, 2), keepdims=True)
-        variance = ops.mean(ops.square(centered), axis=(0, 1, 2), keepdims=True)
-        return centered * ops.rsqrt(variance + self.epsilon)
+    def call(self, x, scale=None):
+        return batch_stat_norm(x, self.epsilon, scale)
 
     def get_config(self):
         return {**super().get_config(), "epsilon": self.epsilon}
@@ -99,6 +114,11 @@ class _Operation(layers.Layer):
         self.channels = int(channels)
         self.stride = _check_stride(stride)
         self.search = bool(search)
+
+    def _last_norm(self, x, training, scale):
+        if scale is None:
+            return self.norm(x, training=training)
+        return self.norm(x, scale=scale)
 
     def get_config(self):
         return {
@@ -169,13 +189,16 @@ class SepConv(_Operation):
         ):
             layer.build(shape)
 
-    def call(self, x, training=None):
-        x = ops.relu(x)
+    def call(self, x, training=None, preactivated=False, scale=None):
+        if not preactivated:
+            x = ops.relu(x)
         if self.pad is not None:
             x = self.pad(x)
         x = self.norm1(self.pointwise1(self.depthwise1(x)), training=training)
-        x = ops.relu(x)
-        return self.norm2(self.pointwise2(self.depthwise2(x)), training=training)
+        x = self.pointwise2(self.depthwise2(ops.relu(x)))
+        if scale is None:
+            return self.norm2(x, training=training)
+        return self.norm2(x, scale=scale)
 
     def get_config(self):
         return {**super().get_config(), "kernel_size": self.kernel_size}
@@ -204,11 +227,11 @@ class DilConv(_Operation):
         self.pointwise.build(input_shape)
         self.norm.build(_channels(input_shape, self.channels))
 
-    def call(self, x, training=None):
-        x = self.depthwise(ops.relu(x))
+    def call(self, x, training=None, preactivated=False, scale=None):
+        x = self.depthwise(x if preactivated else ops.relu(x))
         if self.stride == 2:
             x = _every_second_pixel(x)
-        return self.norm(self.pointwise(x), training=training)
+        return self._last_norm(self.pointwise(x), training, scale)
 
     def get_config(self):
         return {**super().get_config(), "kernel_size": self.kernel_size, "dilation": self.dilation}
@@ -217,6 +240,9 @@ class DilConv(_Operation):
 @keras.saving.register_keras_serializable(package="autoarch")
 class Pool(_Operation):
     """3x3 max or average pooling (average excludes the padding), then norm in search.
+
+    The average is computed as a depthwise sum divided by the window counts when
+    the spatial size is static (faster on CPU), with ``AveragePooling2D`` otherwise.
 
     At stride 2 the pool runs at stride 1 and every second pixel is kept, so the
     window of output ``i`` is centred on input ``2 * i`` like the other operations.
@@ -237,13 +263,16 @@ class Pool(_Operation):
         if self.norm is not None:
             self.norm.build(input_shape)
 
-    def call(self, x, training=None):
-        x = self.pool(x)
+    def call(self, x, training=None, scale=None):
+        if self.kind == "avg" and None not in x.shape[1:3]:
+            x = _average_pool_3x3(x)
+        else:
+            x = self.pool(x)
         if self.stride == 2:
             x = _every_second_pixel(x)
         if self.norm is not None:
-            x = self.norm(x)
-        return x
+            return self.norm(x, scale=scale)
+        return x if scale is None else x * scale
 
     def get_config(self):
         return {**super().get_config(), "kind": self.kind}
@@ -253,8 +282,8 @@ class Pool(_Operation):
 class Identity(_Operation):
     """DARTS ``skip_connect`` at stride 1: the input unchanged."""
 
-    def call(self, x, training=None):
-        return x
+    def call(self, x, training=None, scale=None):
+        return x if scale is None else x * scale
 
 
 @keras.saving.register_keras_serializable(package="autoarch")
@@ -294,13 +323,14 @@ class FactorizedReduce(_Operation):
             self.conv_odd.build(input_shape)
         self.norm.build(_channels(input_shape, self.channels))
 
-    def call(self, x, training=None):
-        x = ops.relu(x)
+    def call(self, x, training=None, preactivated=False, scale=None):
+        if not preactivated:
+            x = ops.relu(x)
         if self.conv_odd is None:
-            return self.norm(self.conv_even(x), training=training)
+            return self._last_norm(self.conv_even(x), training, scale)
         shifted = self.shift(x)[:, 1:, 1:, :]
         x = ops.concatenate([self.conv_even(x), self.conv_odd(shifted)], axis=-1)
-        return self.norm(x, training=training)
+        return self._last_norm(x, training, scale)
 
 
 def make_operation(name, channels, stride=1, search=False):
