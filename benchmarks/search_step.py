@@ -153,6 +153,10 @@ def run_single(config):
     import keras  # noqa: F401  (imports TensorFlow with the log level set)
     from autoarch.darts import SearchNetwork
     from autoarch.data import paired_search_dataset
+    from autoarch.runtime import configure_cpu_threads
+
+    if config.get("threads", "tensorflow") == "autoarch":
+        configure_cpu_threads()
 
     batch = config["batch_size"]
     steps, warmup = config["steps"], config["warmup_steps"]
@@ -294,6 +298,13 @@ def parse_args(argv=None):
         help="jit_compile settings, comma-separated",
     )
     parser.add_argument(
+        "--threads",
+        type=_csv(str, {"autoarch", "tensorflow"}),
+        default=["autoarch"],
+        help="CPU threading: 'autoarch' (autoarch.runtime.configure_cpu_threads: one core "
+        "per op, ops side by side) or 'tensorflow' (TensorFlow's default)",
+    )
+    parser.add_argument(
         "--timeout", type=float, default=1800.0, help="seconds per configuration"
     )
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="JSON results file")
@@ -317,9 +328,12 @@ def parse_args(argv=None):
 
 
 def _configs(args):
-    for order, k, xla in itertools.product(args.orders, args.partial_channels, args.xla):
+    for order, k, xla, threads in itertools.product(
+        args.orders, args.partial_channels, args.xla, args.threads
+    ):
         yield {
-            "name": f"{order} K={k} xla={xla}",
+            "name": f"{order} K={k} xla={xla} threads={threads}",
+            "threads": threads,
             "preset": args.preset,
             "order": order,
             "partial_channels": k,
