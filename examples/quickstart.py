@@ -15,6 +15,9 @@ from sklearn.model_selection import train_test_split  # noqa: E402
 
 from autoarch.darts import CollapseGuard, DropPathSchedule, SearchNetwork, build_network  # noqa: E402
 from autoarch.data import paired_search_dataset  # noqa: E402
+from autoarch.runtime import configure_cpu_threads  # noqa: E402
+
+configure_cpu_threads()
 
 
 def main(search_epochs=6, train_epochs=20, channels=8, seed=0):

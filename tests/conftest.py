@@ -8,6 +8,11 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+from autoarch.runtime import configure_cpu_threads  # noqa: E402
+
+# As users are advised to: one core per op, independent ops side by side.
+configure_cpu_threads()
+
 
 @pytest.fixture(scope="session")
 def digits():

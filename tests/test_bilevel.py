@@ -182,3 +182,17 @@ def test_fit_warmup_freezes_alpha_and_traces_once(digits):
     assert not np.array_equal(net.alpha_history[1]["normal"], initial)
     lrs = history.history["learning_rate"]
     assert lrs[0] == pytest.approx(0.025) and lrs[1] < lrs[0]  # cosine annealing per epoch
+
+
+def test_fit_compiles_with_xla_on_cpu(digits):
+    x, y = digits
+    net = SearchNetwork(
+        (8, 8, 1), 10, init_channels=2, layers=1, nodes=1,
+        primitives=["skip_connect", "sep_conv_3x3", "max_pool_3x3"], seed=0,
+    )
+    net.compile(jit_compile=True)
+    before = snapshot(net.arch_variables)
+    data = paired_search_dataset(x[:64], y[:64], x[64:128], y[64:128], batch_size=16, seed=0)
+    history = net.fit(data, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    assert changed(before, net.arch_variables)[1]  # the single cell is a reduction cell
