@@ -63,7 +63,9 @@ class MixedOp(layers.Layer):
     ``call(x, weights)`` returns ``sum_k weights[k] * op_k(x)`` where ``weights`` is
     the softmax of the edge's row of architecture parameters, one entry per
     primitive. ``none`` contributes zeros, so it is never computed; it still takes
-    its share of the softmax.
+    its share of the softmax. The candidates share work: the convolutions take the
+    edge's ReLU, computed once, and each candidate folds its weight into its last
+    normalization instead of multiplying its output.
 
     With ``partial_channels=K > 1`` (PC-DARTS) only the first ``channels // K``
     channels go through the operations, the rest bypass them (max-pooled 2x2 at
