@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from autoarch.darts.genotype import Genotype, derive_genotype
+from autoarch.darts.genotype import DARTS_V2, Genotype, derive_genotype
 from autoarch.darts.primitives import PRIMITIVES
 
 NODES = 4
@@ -44,18 +44,6 @@ def weights_from(rows, primitives=PRIMITIVES):
     return w
 
 
-DARTS_V2 = Genotype(
-    normal=[
-        ("sep_conv_3x3", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("sep_conv_3x3", 1),
-        ("sep_conv_3x3", 1), ("skip_connect", 0), ("skip_connect", 0), ("dil_conv_3x3", 2),
-    ],
-    normal_concat=[2, 3, 4, 5],
-    reduce=[
-        ("max_pool_3x3", 0), ("max_pool_3x3", 1), ("skip_connect", 2), ("max_pool_3x3", 1),
-        ("max_pool_3x3", 0), ("skip_connect", 2), ("skip_connect", 2), ("max_pool_3x3", 1),
-    ],
-    reduce_concat=[2, 3, 4, 5],
-)
 
 
 # --------------------------------------------------------------------------- derivation

@@ -11,30 +11,18 @@ import numpy as np
 import pytest
 
 from autoarch.darts import (
+    DARTS_V2,
     AUXILIARY_WEIGHT,
     PRIMITIVES,
     Cell,
     DropPath,
     DropPathSchedule,
-    Genotype,
     SearchNetwork,
     build_network,
     num_edges,
     set_drop_path_rate,
 )
 
-DARTS_V2 = Genotype(
-    normal=[
-        ("sep_conv_3x3", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("sep_conv_3x3", 1),
-        ("sep_conv_3x3", 1), ("skip_connect", 0), ("skip_connect", 0), ("dil_conv_3x3", 2),
-    ],
-    normal_concat=[2, 3, 4, 5],
-    reduce=[
-        ("max_pool_3x3", 0), ("max_pool_3x3", 1), ("skip_connect", 2), ("max_pool_3x3", 1),
-        ("max_pool_3x3", 0), ("skip_connect", 2), ("skip_connect", 2), ("max_pool_3x3", 1),
-    ],
-    reduce_concat=[2, 3, 4, 5],
-)
 
 SMALL = {"init_channels": 2, "layers": 3}
 MAX_RATE = 0.3

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from autoarch.darts import (
+    DARTS_V2,
     PRIMITIVES,
     Cell,
-    Genotype,
     MixedOp,
     SearchCell,
     make_operation,
@@ -336,18 +336,6 @@ def test_search_cell_edge_weights_scale_edges():
     assert np.all(zeros == 0.0)
 
 
-DARTS_V2 = Genotype(
-    normal=[
-        ("sep_conv_3x3", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("sep_conv_3x3", 1),
-        ("sep_conv_3x3", 1), ("skip_connect", 0), ("skip_connect", 0), ("dil_conv_3x3", 2),
-    ],
-    normal_concat=[2, 3, 4, 5],
-    reduce=[
-        ("max_pool_3x3", 0), ("max_pool_3x3", 1), ("skip_connect", 2), ("max_pool_3x3", 1),
-        ("max_pool_3x3", 0), ("skip_connect", 2), ("skip_connect", 2), ("max_pool_3x3", 1),
-    ],
-    reduce_concat=[2, 3, 4, 5],
-)
 
 
 @pytest.mark.parametrize(

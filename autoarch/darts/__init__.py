@@ -2,7 +2,7 @@
 
 from autoarch.darts.cells import Cell, DropPath, MixedOp, SearchCell, num_edges
 from autoarch.darts.collapse import CollapseGuard
-from autoarch.darts.genotype import Genotype, derive_genotype
+from autoarch.darts.genotype import DARTS_V2, Genotype, derive_genotype
 from autoarch.darts.network import (
     AUXILIARY_WEIGHT,
     AuxiliaryHead,
@@ -14,6 +14,7 @@ from autoarch.darts.operations import PRIMITIVES, make_operation, validate_primi
 from autoarch.darts.supernet import SearchNetwork
 
 __all__ = [
+    "DARTS_V2",
     "PRIMITIVES",
     "AUXILIARY_WEIGHT",
     "AuxiliaryHead",

@@ -23,7 +23,7 @@ import numpy as np
 
 from .primitives import PRIMITIVES, validate_primitives
 
-__all__ = ["Genotype", "derive_genotype"]
+__all__ = ["DARTS_V2", "Genotype", "derive_genotype"]
 
 _CELLS = ("normal", "reduce")
 _FIELDS = ("normal", "normal_concat", "reduce", "reduce_concat")
@@ -529,3 +529,18 @@ def derive_genotype(
         reduce=tuple((primitives[op], index) for _, index, op in reduce),
         reduce_concat=concat,
     )
+
+
+DARTS_V2 = Genotype(
+    normal=(
+        ("sep_conv_3x3", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("sep_conv_3x3", 1),
+        ("sep_conv_3x3", 1), ("skip_connect", 0), ("skip_connect", 0), ("dil_conv_3x3", 2),
+    ),
+    normal_concat=(2, 3, 4, 5),
+    reduce=(
+        ("max_pool_3x3", 0), ("max_pool_3x3", 1), ("skip_connect", 2), ("max_pool_3x3", 1),
+        ("max_pool_3x3", 0), ("skip_connect", 2), ("skip_connect", 2), ("max_pool_3x3", 1),
+    ),
+    reduce_concat=(2, 3, 4, 5),
+)
+"""The cell the DARTS paper found on CIFAR-10 (second order), a baseline to train or compare."""
