@@ -365,3 +365,29 @@ def test_cell_drop_path_only_on_non_identity_operations():
     assert sum(drop is None for drop in cell.drop_paths) == DARTS_V2.count("skip_connect")
     no_drop = Cell(DARTS_V2.normal, DARTS_V2.normal_concat, 2, False, False, drop_path=False)
     assert all(drop is None for drop in no_drop.drop_paths)
+
+
+@pytest.mark.parametrize("reduction", [False, True])
+def test_search_cell_shuffles_once_per_node_like_per_edge_mixing(reduction):
+    # The cell sums un-shuffled edges and shuffles once per node; that must equal
+    # the PC-DARTS definition: the sum of each edge's shuffled output.
+    from keras import ops
+
+    cell = SearchCell(PRIMITIVES, 2, 4, reduction, False, partial_channels=2)
+    s = images(2, 7, 7, 4)
+    cell.build(s.shape, s.shape)
+    weights = softmax(rng(3).normal(size=(5, len(PRIMITIVES))))
+    edge_weights = np.asarray(rng(4).uniform(0.2, 1.0, size=5), "float32")
+    out = np.asarray(cell(s, s, weights, edge_weights))
+
+    states = [cell.preprocess0(s), cell.preprocess1(s)]
+    offset = 0
+    for _ in range(2):
+        node = sum(
+            edge_weights[offset + j] * cell.edges[offset + j](state, weights[offset + j])
+            for j, state in enumerate(states)
+        )
+        offset += len(states)
+        states.append(node)
+    expected = np.asarray(ops.concatenate(states[2:], axis=-1))
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)

@@ -48,6 +48,12 @@ def _build_preprocess(cell, s0_shape, s1_shape):
     cell.preprocess1.build(tuple(s1_shape))
 
 
+def _add(total, term):
+    if term is None:
+        return total
+    return term if total is None else total + term
+
+
 def _channel_shuffle(x, groups):
     """Interleave ``groups`` channel groups (PC-DARTS), with static spatial sizes."""
     _, height, width, channels = x.shape
@@ -106,6 +112,19 @@ class MixedOp(layers.Layer):
             self.bypass_pool.build(x_shape)
 
     def call(self, x, weights):
+        mixed, bypass = self.mix(x, weights)
+        if bypass is None:
+            return mixed
+        return _channel_shuffle(ops.concatenate([mixed, bypass], axis=-1), self.partial_channels)
+
+    def mix(self, x, weights):
+        """The edge before the PC-DARTS shuffle: ``(mixed, bypass)``.
+
+        ``mixed`` is the weighted sum of the candidates on the active channels;
+        ``bypass`` the channels that skip them (None without partial channels). A
+        `SearchCell` sums these over a node's edges and shuffles once per node:
+        the shuffle is a fixed permutation, so it commutes with the sum.
+        """
         k = self.partial_channels
         active = x[..., : self.active_channels] if k > 1 else x
         activated = ops.relu(active) if any(self.shares_relu) else None
@@ -119,11 +138,11 @@ class MixedOp(layers.Layer):
                 term = operation(active, scale=weights[index])
             out = term if out is None else out + term
         if k == 1:
-            return out
+            return out, None
         bypass = x[..., self.active_channels :]
         if self.bypass_pool is not None:
             bypass = self.bypass_pool(bypass)
-        return _channel_shuffle(ops.concatenate([out, bypass], axis=-1), k)
+        return out, bypass
 
     def get_config(self):
         return {
@@ -184,14 +203,20 @@ class SearchCell(layers.Layer):
         states = [self.preprocess0(s0), self.preprocess1(s1)]
         offset = 0
         for _ in range(self.nodes):
-            node = None
+            mixed = bypassed = None
             for j, state in enumerate(states):
-                term = self.edges[offset + j](state, weights[offset + j])
+                term, bypass = self.edges[offset + j].mix(state, weights[offset + j])
                 if edge_weights is not None:
                     term = edge_weights[offset + j] * term
-                node = term if node is None else node + term
+                    bypass = None if bypass is None else edge_weights[offset + j] * bypass
+                mixed = _add(mixed, term)
+                bypassed = _add(bypassed, bypass)
             offset += len(states)
-            states.append(node)
+            if bypassed is not None:
+                mixed = _channel_shuffle(
+                    ops.concatenate([mixed, bypassed], axis=-1), self.partial_channels
+                )
+            states.append(mixed)
         return ops.concatenate(states[2:], axis=-1)
 
     def get_config(self):
