@@ -126,7 +126,11 @@ class MixedOp(layers.Layer):
         the shuffle is a fixed permutation, so it commutes with the sum.
         """
         k = self.partial_channels
-        active = x[..., : self.active_channels] if k > 1 else x
+        if k > 1:
+            # One split, not two slices: a slice's gradient pads a full-size tensor.
+            active, bypass = ops.split(x, [self.active_channels], axis=-1)
+        else:
+            active = x
         activated = ops.relu(active) if any(self.shares_relu) else None
         out = None
         for index, operation, shares_relu in zip(
@@ -139,7 +143,6 @@ class MixedOp(layers.Layer):
             out = term if out is None else out + term
         if k == 1:
             return out, None
-        bypass = x[..., self.active_channels :]
         if self.bypass_pool is not None:
             bypass = self.bypass_pool(bypass)
         return out, bypass
