@@ -159,7 +159,7 @@ def test_second_order_needs_sgd():
         net.compile(second_order=True, weight_optimizer=keras.optimizers.Adam())
 
 
-def test_fit_warmup_freezes_alpha_and_traces_once(digits):
+def test_fit_warmup_freezes_alpha_and_traces_once(digits, tmp_path):
     x, y = digits
     net = tiny_network()
     net.compile(arch_warmup_epochs=1)
@@ -173,9 +173,14 @@ def test_fit_warmup_freezes_alpha_and_traces_once(digits):
     net.train_step = counting_train_step
     initial = net.operation_weights()["normal"]
     data = paired_search_dataset(x[:64], y[:64], x[64:128], y[64:128], batch_size=16, seed=0)
-    history = net.fit(data, epochs=2, verbose=0)
+    callbacks = [
+        keras.callbacks.TensorBoard(log_dir=str(tmp_path / "logs")),
+        keras.callbacks.EarlyStopping(monitor="arch_loss", patience=5),
+    ]
+    history = net.fit(data, epochs=2, verbose=0, callbacks=callbacks)
 
     assert len(traces) == 1  # one trace for all steps of both epochs
+    assert list((tmp_path / "logs").rglob("events.out.tfevents.*"))  # Keras callbacks work
     assert set(history.history) >= {"loss", "accuracy", "arch_loss", "arch_accuracy"}
     assert history.history["arch_loss"][0] == 0.0  # warm-up: no architecture step
     assert history.history["arch_loss"][1] > 0.0

@@ -313,6 +313,8 @@ class SearchNetwork(keras.Model):
                 )
             )
         callbacks.append(_ArchitectureSchedule(self))
+        # The paired dataset shuffles itself; Keras would only warn that it ignores this.
+        kwargs.setdefault("shuffle", False)
         return super().fit(x, y, epochs=epochs, callbacks=callbacks, **kwargs)
 
     def train_step(self, data):
