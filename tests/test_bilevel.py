@@ -175,7 +175,7 @@ def test_fit_warmup_freezes_alpha_and_traces_once(digits, tmp_path):
     data = paired_search_dataset(x[:64], y[:64], x[64:128], y[64:128], batch_size=16, seed=0)
     callbacks = [
         keras.callbacks.TensorBoard(log_dir=str(tmp_path / "logs")),
-        keras.callbacks.EarlyStopping(monitor="arch_loss", patience=5),
+        keras.callbacks.EarlyStopping(monitor="arch_loss", mode="min", patience=5),
     ]
     history = net.fit(data, epochs=2, verbose=0, callbacks=callbacks)
 
