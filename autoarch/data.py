@@ -1,9 +1,72 @@
-"""Input pipelines: tf.data datasets for the bilevel search."""
+"""Splits of the training data and the tf.data pipelines of the search."""
 
 import numpy as np
 import tensorflow as tf
+from sklearn.model_selection import train_test_split
 
-__all__ = ["paired_search_dataset"]
+__all__ = ["paired_search_dataset", "search_splits", "MIN_SAMPLES_PER_CLASS"]
+
+MIN_SAMPLES_PER_CLASS = 3
+"""A class needs one sample in each of search-train, search-val and holdout."""
+
+
+def search_splits(labels, holdout_fraction=0.2, seed=None, stratify=True):
+    """Split sample indices three ways: search-train, search-val and holdout.
+
+    The holdout (``holdout_fraction`` of the data, 0 for none) scores a trial; the
+    rest is halved into the two sets DARTS's bilevel problem needs. With
+    ``stratify`` (classification) every part keeps the class proportions, using
+    scikit-learn's stratified splits.
+
+    Args:
+        labels: integer class indices (or any targets when ``stratify=False``).
+        holdout_fraction: share of the data held out, in [0, 0.5].
+        seed: seeds the shuffles.
+        stratify: keep class proportions in every part.
+
+    Returns:
+        ``(search_train, search_val, holdout)`` arrays of indices.
+
+    Raises:
+        ValueError: a bad fraction, fewer than 3 samples in all (6 with a
+            holdout), or, when stratifying, a class with fewer than
+            `MIN_SAMPLES_PER_CLASS` samples.
+    """
+    labels = np.asarray(labels)
+    n = len(labels)
+    if not 0.0 <= holdout_fraction <= 0.5:
+        raise ValueError(f"holdout_fraction must be in [0, 0.5], got {holdout_fraction!r}")
+    indices = np.arange(n)
+    if stratify:
+        classes, counts = np.unique(labels, return_counts=True)
+        needed = MIN_SAMPLES_PER_CLASS if holdout_fraction else MIN_SAMPLES_PER_CLASS - 1
+        scarce = {c.item(): int(k) for c, k in zip(classes, counts) if k < needed}
+        if scarce:
+            raise ValueError(
+                f"every class needs at least {needed} samples (one for each part of the "
+                f"split), but these classes have fewer: {scarce}"
+            )
+    minimum = 2 * (len(np.unique(labels)) if stratify else 1)
+    if n < minimum + (minimum // 2 if holdout_fraction else 0):
+        raise ValueError(f"too few samples to split for the search: {n}")
+
+    def split(part, size):
+        return train_test_split(
+            part,
+            test_size=size,
+            random_state=seed,
+            stratify=labels[part] if stratify else None,
+        )
+
+    if holdout_fraction:
+        groups = len(np.unique(labels)) if stratify else 1
+        size = min(max(int(round(n * holdout_fraction)), groups), n - 2 * groups)
+        rest, holdout = split(indices, size)
+    else:
+        rest, holdout = indices, indices[:0]
+    groups = len(np.unique(labels[rest])) if stratify else 1
+    search_train, search_val = split(rest, max(len(rest) // 2, groups))
+    return np.sort(search_train), np.sort(search_val), np.sort(holdout)
 
 
 def paired_search_dataset(x_train, y_train, x_val, y_val, batch_size=64, seed=None, shuffle=True):
