@@ -60,6 +60,13 @@ def _channels(shape, channels):
     return tuple(shape[:-1]) + (channels,)
 
 
+def _normalize(norm, x, training, scale):
+    """Apply an operation's last norm; only search norms take a mixing ``scale``."""
+    if scale is None:
+        return norm(x, training=training)
+    return norm(x, scale=scale)
+
+
 def _every_second_pixel(x):
     return x[:, ::2, ::2, :]
 
@@ -114,11 +121,6 @@ class _Operation(layers.Layer):
         self.channels = int(channels)
         self.stride = _check_stride(stride)
         self.search = bool(search)
-
-    def _last_norm(self, x, training, scale):
-        if scale is None:
-            return self.norm(x, training=training)
-        return self.norm(x, scale=scale)
 
     def get_config(self):
         return {
@@ -196,9 +198,7 @@ class SepConv(_Operation):
             x = self.pad(x)
         x = self.norm1(self.pointwise1(self.depthwise1(x)), training=training)
         x = self.pointwise2(self.depthwise2(ops.relu(x)))
-        if scale is None:
-            return self.norm2(x, training=training)
-        return self.norm2(x, scale=scale)
+        return _normalize(self.norm2, x, training, scale)
 
     def get_config(self):
         return {**super().get_config(), "kernel_size": self.kernel_size}
@@ -231,7 +231,7 @@ class DilConv(_Operation):
         x = self.depthwise(x if preactivated else ops.relu(x))
         if self.stride == 2:
             x = _every_second_pixel(x)
-        return self._last_norm(self.pointwise(x), training, scale)
+        return _normalize(self.norm, self.pointwise(x), training, scale)
 
     def get_config(self):
         return {**super().get_config(), "kernel_size": self.kernel_size, "dilation": self.dilation}
@@ -327,10 +327,10 @@ class FactorizedReduce(_Operation):
         if not preactivated:
             x = ops.relu(x)
         if self.conv_odd is None:
-            return self._last_norm(self.conv_even(x), training, scale)
+            return _normalize(self.norm, self.conv_even(x), training, scale)
         shifted = self.shift(x)[:, 1:, 1:, :]
         x = ops.concatenate([self.conv_even(x), self.conv_odd(shifted)], axis=-1)
-        return self._last_norm(x, training, scale)
+        return _normalize(self.norm, x, training, scale)
 
 
 def make_operation(name, channels, stride=1, search=False):

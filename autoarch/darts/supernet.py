@@ -14,10 +14,9 @@ from autoarch.darts import bilevel
 from autoarch.darts.cells import SearchCell, num_edges, reduction_layers
 from autoarch.darts.genotype import derive_genotype
 from autoarch.darts.operations import PRIMITIVES, BatchStatNorm, validate_primitives
+from autoarch.validation import MIN_IMAGE_SIZE
 
 __all__ = ["SearchNetwork", "cosine_learning_rate"]
-
-MIN_IMAGE_SIZE = 8
 
 
 def cosine_learning_rate(epoch, epochs, initial, minimum):
