@@ -357,8 +357,8 @@ class SearchNetwork(keras.Model):
         per-node softmax of the betas).
         """
         found = {
-            "normal": np.asarray(ops.convert_to_numpy(ops.softmax(self.alphas_normal, axis=-1))),
-            "reduce": np.asarray(ops.convert_to_numpy(ops.softmax(self.alphas_reduce, axis=-1))),
+            "normal": ops.convert_to_numpy(ops.softmax(self.alphas_normal, axis=-1)),
+            "reduce": ops.convert_to_numpy(ops.softmax(self.alphas_reduce, axis=-1)),
         }
         if self.betas_normal is not None:
             found["normal_edges"] = ops.convert_to_numpy(
