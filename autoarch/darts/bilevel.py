@@ -19,7 +19,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-__all__ = ["architecture_gradients", "architecture_step", "weight_step", "cross_entropy", "flag"]
+__all__ = ["architecture_gradients", "architecture_step", "weight_step", "cross_entropy", "mean_squared_error", "flag"]
 
 
 def flag(value):
@@ -38,9 +38,15 @@ def _gradients(tape, loss, variables):
     return [ops.zeros_like(v) if g is None else g for g, v in zip(grads, variables)]
 
 
+def mean_squared_error(targets, outputs):
+    """Mean squared error of ``outputs`` (the search loss of regression)."""
+    targets = ops.reshape(ops.cast(targets, outputs.dtype), ops.shape(outputs))
+    return ops.mean(ops.square(outputs - targets))
+
+
 def _loss_and_logits(model, x, y):
     logits = model(x, training=True)
-    return cross_entropy(y, logits), logits
+    return model.search_loss(y, logits), logits
 
 
 def _add_decay(grads, variables, decay):

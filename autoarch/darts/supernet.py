@@ -77,6 +77,9 @@ class SearchNetwork(keras.Model):
             the operations. Must divide ``init_channels``.
         stem_multiplier: the stem has ``stem_multiplier * init_channels`` channels.
         seed: seeds the initial architecture variables.
+        regression: predict ``num_classes`` real targets with a mean squared error
+            search loss instead of classifying; only ``loss`` and ``arch_loss``
+            are then reported.
     """
 
     def __init__(
@@ -90,11 +93,13 @@ class SearchNetwork(keras.Model):
         partial_channels=1,
         stem_multiplier=3,
         seed=None,
+        regression=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.image_shape = _check_image_shape(input_shape)
-        self.num_classes = _check_int("num_classes", num_classes, 2)
+        self.regression = bool(regression)
+        self.num_classes = _check_int("num_classes", num_classes, 1 if self.regression else 2)
         self.init_channels = _check_int("init_channels", init_channels, 1)
         self.num_layers = _check_int("layers", layers, 1)
         self.nodes = _check_int("nodes", nodes, 1)
@@ -289,13 +294,24 @@ class SearchNetwork(keras.Model):
 
     @property
     def metrics(self):
-        """Training loss and accuracy, then architecture (validation) loss and accuracy."""
+        """Training loss and accuracy, then architecture (validation) loss and accuracy.
+
+        Regression reports the two losses only.
+        """
+        if self.regression:
+            return [self.loss_tracker, self.arch_loss_tracker]
         return [
             self.loss_tracker,
             self.accuracy_tracker,
             self.arch_loss_tracker,
             self.arch_accuracy_tracker,
         ]
+
+    def search_loss(self, targets, outputs):
+        """The loss both levels minimise: cross-entropy, or MSE for regression."""
+        if self.regression:
+            return bilevel.mean_squared_error(targets, outputs)
+        return bilevel.cross_entropy(targets, outputs)
 
     def fit(self, x=None, y=None, epochs=1, callbacks=None, **kwargs):
         """`keras.Model.fit` on paired batches, plus the DARTS schedules.
@@ -323,16 +339,19 @@ class SearchNetwork(keras.Model):
         )
         loss, logits = bilevel.weight_step(self, x_train, y_train)
         self.loss_tracker.update_state(loss)
-        self.accuracy_tracker.update_state(y_train, logits)
         self.arch_loss_tracker.update_state(arch_loss, sample_weight=arch_ran)
-        per_sample = ops.ones_like(y_val, dtype="float32") * arch_ran
-        self.arch_accuracy_tracker.update_state(y_val, arch_logits, sample_weight=per_sample)
+        if not self.regression:
+            self.accuracy_tracker.update_state(y_train, logits)
+            per_sample = ops.ones((ops.shape(y_val)[0],), dtype="float32") * arch_ran
+            self.arch_accuracy_tracker.update_state(y_val, arch_logits, sample_weight=per_sample)
         return {m.name: m.result() for m in self.metrics}
 
     def test_step(self, data):
         x, y = data[0], data[1]
         logits = self(x, training=False)
-        self.loss_tracker.update_state(bilevel.cross_entropy(y, logits))
+        self.loss_tracker.update_state(self.search_loss(y, logits))
+        if self.regression:
+            return {"loss": self.loss_tracker.result()}
         self.accuracy_tracker.update_state(y, logits)
         return {m.name: m.result() for m in (self.loss_tracker, self.accuracy_tracker)}
 
@@ -401,6 +420,7 @@ class SearchNetwork(keras.Model):
             "partial_channels": self.partial_channels,
             "stem_multiplier": self.stem_multiplier,
             "seed": self.seed,
+            "regression": self.regression,
         }
 
 

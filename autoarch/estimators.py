@@ -1,0 +1,610 @@
+"""`ImageClassifier` and `ImageRegressor`: the scikit-learn-style facades.
+
+They validate everything first, delegate the search to `autoarch.tuning`,
+retrain the best genotype (the final fit) and decode predictions back into the
+user's own label form. `load` restores a fitted estimator.
+"""
+
+import contextlib
+import io
+import json
+import logging
+import os
+import sys
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.exceptions import NotFittedError
+from sklearn.metrics import accuracy_score, log_loss, mean_absolute_error, mean_squared_error, r2_score
+
+from autoarch import project
+from autoarch.darts import PRIMITIVES, Genotype, validate_primitives
+from autoarch.data import search_splits
+from autoarch.export import EXPORT_FORMATS, export_keras, export_model, read_keras_metadata
+from autoarch.inputs import read_images, read_training_data
+from autoarch.labels import LabelEncoding
+from autoarch.runtime import configure_cpu_threads
+from autoarch.validation import check_labels
+from autoarch.tuning import space as space_module
+from autoarch.tuning.tuner import TUNERS, WEIGHTS_FILE, DartsTuner, make_oracle, read_results
+from autoarch.tuning.trial import Task, make_network, train_network
+
+__all__ = ["ImageClassifier", "ImageRegressor", "load"]
+
+log = logging.getLogger("autoarch")
+
+
+@contextlib.contextmanager
+def _output(verbose):
+    """Show autoarch's log lines on stdout while verbose, unless logging is configured."""
+    handler = None
+    if verbose and not log.handlers:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(handler)
+    level = log.level
+    log.setLevel(logging.INFO if verbose else logging.WARNING)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+        if handler is not None:
+            log.removeHandler(handler)
+
+
+def _gpu_present():
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+class _ImageEstimator(BaseEstimator):
+    """Shared fit/predict/export logic; see `ImageClassifier` for the arguments."""
+
+    _regression = False
+    _objectives = ()
+
+    def __init__(
+        self,
+        max_trials=10,
+        tuner="bayesian",
+        objective=None,
+        directory=None,
+        project_name=None,
+        overwrite=False,
+        seed=None,
+        time_limit=None,
+        max_model_size=None,
+        search_space=None,
+        verbose=1,
+        refit=True,
+        allow_flips=False,
+        genotype=None,
+    ):
+        self.max_trials = max_trials
+        self.tuner = tuner
+        self.objective = objective
+        self.directory = directory
+        self.project_name = project_name
+        self.overwrite = overwrite
+        self.seed = seed
+        self.time_limit = time_limit
+        self.max_model_size = max_model_size
+        self.search_space = search_space
+        self.verbose = verbose
+        self.refit = refit
+        self.allow_flips = allow_flips
+        self.genotype = genotype
+
+    # ------------------------------------------------------------ checking
+
+    def _check_params(self):
+        import keras_tuner
+
+        if isinstance(self.max_trials, bool) or not isinstance(self.max_trials, (int, np.integer)) or self.max_trials < 1:
+            raise ValueError(f"max_trials must be an integer >= 1, got {self.max_trials!r}")
+        if not isinstance(self.tuner, keras_tuner.Oracle) and self.tuner not in TUNERS:
+            raise ValueError(
+                f"tuner must be one of {', '.join(repr(t) for t in TUNERS)} or a "
+                f"keras_tuner.Oracle, got {self.tuner!r}"
+            )
+        objective = self._objective()
+        if objective.name not in self._objectives:
+            raise ValueError(
+                f"objective must be one of {', '.join(self._objectives)}, got {objective.name!r}"
+            )
+        if self.time_limit is not None and not (isinstance(self.time_limit, (int, float)) and self.time_limit > 0):
+            raise ValueError(f"time_limit must be a number of seconds > 0 or None, got {self.time_limit!r}")
+        if self.max_model_size is not None and not (
+            isinstance(self.max_model_size, (int, np.integer)) and self.max_model_size >= 1
+        ):
+            raise ValueError(f"max_model_size must be a parameter count >= 1 or None, got {self.max_model_size!r}")
+        if self.search_space is not None and not isinstance(self.search_space, dict):
+            raise ValueError(f"search_space must be a dict or None, got {type(self.search_space).__name__}")
+        if self.verbose not in (0, 1, 2, False, True):
+            raise ValueError(f"verbose must be 0, 1 or 2, got {self.verbose!r}")
+        if self.genotype is not None:
+            self._fixed_genotype()
+        return objective
+
+    def _objective(self):
+        import keras_tuner
+
+        objective = self.objective or self._objectives[0]
+        if isinstance(objective, keras_tuner.Objective):
+            return objective
+        if not isinstance(objective, str):
+            raise ValueError(f"objective must be a metric name or keras_tuner.Objective, got {objective!r}")
+        return keras_tuner.Objective(objective, "min" if objective.endswith("loss") else "max")
+
+    def _fixed_genotype(self):
+        if isinstance(self.genotype, Genotype):
+            return self.genotype
+        if isinstance(self.genotype, str):
+            return Genotype.from_json(self.genotype)
+        raise ValueError(f"genotype must be a Genotype or its JSON, got {type(self.genotype).__name__}")
+
+    def _project_dir(self):
+        name = self.project_name or ("image_regressor" if self._regression else "image_classifier")
+        return os.path.join(os.fspath(self.directory or "."), name)
+
+    # ------------------------------------------------------------ fitting
+
+    def fit(self, x, y=None, validation_split=0.2, validation_data=None, callbacks=None):
+        """Search architectures and hyperparameters, then train the final model.
+
+        Args:
+            x: images: a numpy array ``(n, h, w)`` or ``(n, h, w, c)`` (uint8 or
+                float, any size from 8x8, 1 to 4 channels), a list of arrays, a
+                `tf.data.Dataset` of ``(image, label)`` elements or batches, or
+                a folder with one subfolder of images per class.
+            y: labels (arrays and lists only): ints, strings, bools or one-hot
+                rows; float targets for the regressor.
+            validation_split: share of the data held out to score trials.
+            validation_data: ``(x_val, y_val)`` (or a dataset) that scores trials
+                instead of a holdout.
+            callbacks: Keras callbacks given to every network training (the
+                trials' and the final fit).
+
+        Returns:
+            self.
+
+        Raises:
+            ValueError: bad arguments or data, refused before any work and
+                before anything is written.
+            RuntimeError: every trial failed (the message gives the reasons).
+        """
+        started = time.monotonic()
+        objective = self._check_params()
+        if not (isinstance(validation_split, (int, float)) and 0 < validation_split <= 0.5) and validation_data is None:
+            raise ValueError(f"validation_split must be in (0, 0.5], got {validation_split!r}")
+        primitives = validate_primitives((self.search_space or {}).get("primitives", PRIMITIVES))
+        data = read_training_data(x, y, check=self._check_labels)
+        targets, outputs = self._encode_fit_targets(data.labels)
+        holdout_data = None
+        if validation_data is not None:
+            holdout_data, holdout_targets = self._read_validation(validation_data, data)
+        splits = search_splits(
+            targets if not self._regression else np.zeros(len(targets)),
+            holdout_fraction=0.0 if holdout_data is not None else float(validation_split),
+            seed=self.seed,
+            stratify=not self._regression,
+        )
+        space = space_module.narrow_space(
+            space_module.default_space(len(data), data.image_shape, _gpu_present(), self.allow_flips),
+            self.search_space,
+        )
+        identity = self._identity(data)
+        project_dir = self._project_dir()
+        project.check_project(project_dir, identity, self.overwrite)
+
+        # Nothing was written before this line.
+        configure_cpu_threads()
+        if self.seed is not None:
+            keras.utils.set_random_seed(self.seed)
+        with _output(self.verbose):
+            tuner = self._make_tuner(space, objective, project_dir)
+            project.write_identity(project_dir, identity)
+            search_train, search_val, holdout = splits
+            if holdout_data is None:
+                holdout_data, holdout_targets = data, targets
+            else:
+                holdout = np.arange(len(holdout_data))
+            task = Task(
+                data=data,
+                targets=targets,
+                regression=self._regression,
+                num_outputs=outputs,
+                search_train=search_train,
+                search_val=search_val,
+                train=np.sort(np.concatenate([search_train, search_val])),
+                holdout=(holdout_data, holdout_targets, holdout),
+                primitives=primitives,
+                seed=self.seed,
+                deadline=None if self.time_limit is None else started + self.time_limit,
+                callbacks=list(callbacks or []),
+                max_model_size=self.max_model_size,
+                genotype=None if self.genotype is None else self._fixed_genotype(),
+            )
+            tuner.search(task)
+            self.results_ = read_results(tuner.oracle, tuner.project_dir)
+            best = self._best_trial(tuner)
+            self._final_fit(tuner, task, best, space, project_dir)
+        self.fit_seconds_ = time.monotonic() - started
+        return self
+
+    def _make_tuner(self, space, objective, project_dir):
+        max_epochs = space["train_epochs"].values[1] if space["train_epochs"].kind == "int" else space["train_epochs"].default
+        oracle = make_oracle(self.tuner, objective, int(self.max_trials), seed=self.seed, max_epochs=max_epochs)
+        captured = io.StringIO()
+        # keras-tuner prints ("Reloading Tuner from ..."); keep verbose=0 silent.
+        with contextlib.redirect_stdout(captured):
+            tuner = DartsTuner(
+                oracle,
+                space,
+                directory=os.path.dirname(project_dir),
+                project_name=os.path.basename(project_dir),
+                overwrite=bool(self.overwrite),
+                verbose=self.verbose,
+            )
+        if captured.getvalue().strip():
+            log.info(captured.getvalue().strip())
+        return tuner
+
+    def _best_trial(self, tuner):
+        completed = [row for row in self.results_ if row["status"] == "COMPLETED"]
+        if not completed:
+            reasons = "; ".join(f"trial {r['trial_id']}: {r['reason']}" for r in self.results_) or "no trial ran"
+            raise RuntimeError(f"every trial failed, so there is no model: {reasons}")
+        return tuner.oracle.get_best_trials(1)[0]
+
+    def _final_fit(self, tuner, task, best, space, project_dir):
+        settings = space_module.settings(best.hyperparameters, space)
+        trial_dir = tuner.get_trial_dir(best.trial_id)
+        with open(os.path.join(trial_dir, "genotype.json")) as file:
+            genotype = Genotype.from_json(file.read())
+        network = make_network(task, genotype, settings)
+        if self.refit and task.time_left() > 0:
+            log.info("final fit of the best genotype on all the training data")
+            if self.seed is not None:
+                keras.utils.set_random_seed(self.seed)
+            everything = np.sort(np.concatenate([task.train, task.holdout[2]])) if task.holdout[0] is task.data else task.train
+            epochs = int(settings.get("tuner/epochs", settings["train_epochs"]))
+            task.deadline = None if task.deadline is None else max(task.deadline, time.monotonic() + 1)
+            train_network(task, network, settings, everything, epochs, verbose=2 if self.verbose else 0)
+        else:
+            if self.refit:
+                log.info("time limit spent: keeping the best trial's network instead of a final fit")
+            network.load_weights(os.path.join(trial_dir, WEIGHTS_FILE))
+        self.best_genotype_ = genotype
+        self.best_hyperparameters_ = {k: v for k, v in best.hyperparameters.values.items()}
+        self.model_ = self._wrap(network, task.data)
+        self.project_dir_ = project_dir
+        final = os.path.join(project_dir, project.FINAL_MODEL)
+        os.makedirs(os.path.dirname(final), exist_ok=True)
+        export_keras(self.model_, final, self._metadata(), overwrite=True)
+
+    # ------------------------------------------------------------ task specific hooks
+
+    def _identity(self, data):
+        raise NotImplementedError
+
+    def _encode_fit_targets(self, labels):
+        raise NotImplementedError
+
+    def _read_validation(self, validation_data, data):
+        if isinstance(validation_data, tf.data.Dataset):
+            val = read_training_data(validation_data, name="validation_data", check=self._check_labels)
+        else:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise ValueError("validation_data must be (x_val, y_val) or a tf.data.Dataset of pairs")
+            val = read_training_data(
+                validation_data[0], validation_data[1], name="validation_data", check=self._check_labels
+            )
+        if tuple(val.image_shape) != tuple(data.image_shape):
+            raise ValueError(
+                f"validation_data: expected images of shape {tuple(data.image_shape)} as in x, "
+                f"got {tuple(val.image_shape)}"
+            )
+        return val, self._encode_targets(val.labels)
+
+    def _wrap(self, network, data):
+        inputs = keras.Input(tuple(data.image_shape), name="images")
+        normalized = keras.layers.Normalization(
+            mean=np.asarray(data.mean, np.float32), variance=np.asarray(data.variance, np.float32), name="normalize"
+        )(inputs)
+        outputs = network(normalized)
+        outputs = self._output_layer(outputs)
+        return keras.Model(inputs, outputs, name="autoarch_model")
+
+    def _output_layer(self, outputs):
+        return outputs
+
+    # ------------------------------------------------------------ using the model
+
+    def _check_fitted(self):
+        if not hasattr(self, "model_"):
+            raise NotFittedError(
+                f"this {type(self).__name__} is not fitted yet: call fit before using it"
+            )
+
+    def _predict_raw(self, x):
+        self._check_fitted()
+        images = read_images(x, tuple(self.image_shape_))
+        return self.model_.predict(images, verbose=0, batch_size=256)
+
+    def export_model(self):
+        """The final `keras.Model`: raw images (as given to fit) in, predictions out."""
+        self._check_fitted()
+        return self.model_
+
+    def export(self, path, format="saved_model", overwrite=False):
+        """Export the final model.
+
+        Args:
+            path: a folder for ``"saved_model"`` (signatures ``serve`` /
+                ``serving_default`` on float32 images and ``serve_uint8``), a
+                ``.keras`` file (loads after ``import autoarch``; `load` restores
+                the estimator from it), or a ``.tflite`` file.
+            format: one of ``"saved_model"``, ``"keras"``, ``"tflite"``.
+            overwrite: replace an existing file or folder.
+
+        Returns:
+            The path written.
+        """
+        self._check_fitted()
+        if format not in EXPORT_FORMATS:
+            raise ValueError(f"format must be one of {', '.join(EXPORT_FORMATS)}, got {format!r}")
+        metadata = self._metadata() if format == "keras" else None
+        return export_model(self.model_, path, format=format, metadata=metadata, overwrite=overwrite)
+
+    def _metadata(self):
+        return {
+            "estimator": type(self).__name__,
+            "params": _jsonable_params(self.get_params()),
+            "image_shape": list(self.image_shape_),
+            "best_genotype": self.best_genotype_.to_json(),
+            "best_hyperparameters": self.best_hyperparameters_,
+            "results": self.results_,
+            **self._task_metadata(),
+        }
+
+
+def _jsonable_params(params):
+    found = {}
+    for key, value in params.items():
+        if isinstance(value, Genotype):
+            value = value.to_json()
+        try:
+            json.dumps(value)
+        except TypeError:
+            value = repr(value)
+        found[key] = value
+    return found
+
+
+class ImageClassifier(ClassifierMixin, _ImageEstimator):
+    """Find a network architecture for an image classification task, and train it.
+
+    Each trial runs a DARTS search (cells of mixed operations, bilevel training),
+    derives a genotype, trains that network and scores it on a holdout;
+    keras-tuner chooses each trial's outer hyperparameters. The best genotype is
+    then retrained on all the data.
+
+    Args:
+        max_trials: trials to run (>= 1).
+        tuner: ``"random"``, ``"bayesian"``, ``"hyperband"``, ``"evolution"``, or
+            a `keras_tuner.Oracle`. Named oracles try the defaults first.
+        objective: ``"val_accuracy"`` (default) or ``"val_loss"``, or a
+            `keras_tuner.Objective` on one of them.
+        directory: where the project folder goes (default: the current folder).
+        project_name: the project folder (default ``"image_classifier"``).
+        overwrite: delete the project and start afresh; otherwise a rerun
+            resumes, and completed trials are not redone.
+        seed: seeds Python, numpy, Keras and the oracle; the same seed on CPU
+            gives the same genotypes and predictions.
+        time_limit: seconds for the whole fit: no trial starts after it, a
+            running stage stops at an epoch end, the best so far is used.
+        max_model_size: most parameters of a derived network; larger ones fail
+            their trial with the reason recorded.
+        search_space: fix or narrow settings of `autoarch.tuning.space.SETTINGS`:
+            a value fixes, a list is a choice, a ``(min, max)`` tuple a range;
+            ``"primitives"`` sets the candidate operations.
+        verbose: 0 silent; 1 a progress line per epoch and a line per trial.
+        refit: retrain the best genotype on all the data (False keeps the best
+            trial's network).
+        allow_flips: left-right flips keep the label, so augmentation may flip.
+        genotype: a fixed `Genotype` (or its JSON) to train instead of searching.
+
+    Attributes:
+        classes_: the classes, in the order of ``predict_proba``'s columns.
+        best_genotype_: the genotype of the final model.
+        best_hyperparameters_: the best trial's outer hyperparameters.
+        model_: the final `keras.Model` (raw images in, probabilities out).
+        results_: one dict per trial: ``trial_id``, ``hyperparameters``,
+            ``genotype``, ``score``, ``parameters``, ``seconds``, ``status``,
+            ``reason`` (why it failed) and ``worker``.
+    """
+
+    _objectives = ("val_accuracy", "val_loss")
+    _check_labels = staticmethod(check_labels)
+
+    def _encode_fit_targets(self, labels):
+        self._encoding = LabelEncoding().fit(labels)
+        self.classes_ = self._encoding.classes_
+        return self._encoding.encode(labels), self._encoding.n_classes
+
+    def _encode_targets(self, labels):
+        return self._encoding.encode(labels)
+
+    def _identity(self, data):
+        self.image_shape_ = tuple(int(v) for v in data.image_shape)
+        return {
+            "task": "classification",
+            "image_shape": list(self.image_shape_),
+            "classes": [_plain(c) for c in self.classes_],
+        }
+
+    def _task_metadata(self):
+        return {
+            "classes": [_plain(c) for c in self.classes_],
+            "label_dtype": self._encoding.dtype_.str,
+            "one_hot": bool(self._encoding.one_hot_),
+        }
+
+    def predict_proba(self, x):
+        """Class probabilities ``(n, n_classes)``, columns in the order of ``classes_``."""
+        return self._predict_raw(x)
+
+    def predict(self, x):
+        """Labels in the form ``y`` had in fit (same dtype; one-hot stays one-hot)."""
+        return self._encoding.decode(np.argmax(self.predict_proba(x), axis=1))
+
+    def evaluate(self, x, y):
+        """``{"loss": cross-entropy, "accuracy": ...}`` on ``(x, y)``."""
+        proba = self.predict_proba(x)
+        truth = self._encoding.encode(y)
+        return {
+            "loss": float(log_loss(truth, proba, labels=np.arange(len(self.classes_)))),
+            "accuracy": float(accuracy_score(truth, np.argmax(proba, axis=1))),
+        }
+
+    def score(self, x, y, sample_weight=None):
+        """Accuracy on ``(x, y)``."""
+        truth = self._encoding.encode(y)
+        return float(accuracy_score(truth, np.argmax(self.predict_proba(x), axis=1), sample_weight=sample_weight))
+
+
+class ImageRegressor(RegressorMixin, _ImageEstimator):
+    """Find a network architecture for image regression (1-D or ``(n, k)`` targets).
+
+    The same search as `ImageClassifier`, with a mean squared error loss; targets
+    are standardised for training and the model outputs them in their own units.
+    The objective is ``"val_loss"`` (default) or ``"val_r2"``; ``score`` is R².
+    See `ImageClassifier` for the arguments and attributes (no ``classes_``).
+    """
+
+    _regression = True
+    _objectives = ("val_loss", "val_r2")
+
+    @staticmethod
+    def _check_labels(y, count, name="y"):
+        return _check_targets(y, count)
+
+    def _encode_fit_targets(self, labels):
+        targets = _check_targets(labels, len(labels))
+        self._target_ndim = np.ndim(labels)
+        columns = targets.reshape(len(targets), -1)
+        self._target_mean = columns.mean(axis=0)
+        self._target_scale = np.where(columns.std(axis=0) > 0, columns.std(axis=0), 1.0)
+        return self._encode_targets(labels), columns.shape[1]
+
+    def _encode_targets(self, labels):
+        columns = _check_targets(labels, len(labels)).reshape(len(labels), -1)
+        return ((columns - self._target_mean) / self._target_scale).astype(np.float32)
+
+    def _identity(self, data):
+        self.image_shape_ = tuple(int(v) for v in data.image_shape)
+        return {"task": "regression", "image_shape": list(self.image_shape_), "outputs": int(len(self._target_mean))}
+
+    def _task_metadata(self):
+        return {
+            "target_mean": self._target_mean.tolist(),
+            "target_scale": self._target_scale.tolist(),
+            "target_ndim": int(self._target_ndim),
+        }
+
+    def _output_layer(self, outputs):
+        return keras.layers.Rescaling(
+            scale=self._target_scale.astype(np.float32).tolist(),
+            offset=self._target_mean.astype(np.float32).tolist(),
+            name="targets",
+        )(outputs)
+
+    def predict(self, x):
+        """Predicted targets, 1-D when ``y`` was 1-D."""
+        values = self._predict_raw(x)
+        return values[:, 0] if self._target_ndim == 1 else values
+
+    def evaluate(self, x, y):
+        """``{"loss": MSE, "mae": ..., "r2": ...}`` on ``(x, y)``."""
+        predicted = self.predict(x)
+        truth = _check_targets(y, len(predicted))
+        return {
+            "loss": float(mean_squared_error(truth, predicted)),
+            "mae": float(mean_absolute_error(truth, predicted)),
+            "r2": float(r2_score(truth, predicted)),
+        }
+
+    def score(self, x, y, sample_weight=None):
+        """R² of the predictions on ``(x, y)``."""
+        return float(r2_score(_check_targets(y, None), self.predict(x), sample_weight=sample_weight))
+
+
+def _check_targets(y, count):
+    array = np.asarray(y)
+    if array.ndim not in (1, 2) or array.shape[0] == 0:
+        raise ValueError(f"y: expected a 1-D or 2-D array of targets, got shape {array.shape}")
+    if count is not None and array.shape[0] != count:
+        raise ValueError(f"y: expected one target per image ({count}), got {array.shape[0]}")
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise ValueError(f"y: regression targets must be numbers, got dtype {array.dtype}")
+    array = array.astype(np.float64)
+    if not np.isfinite(array).all():
+        raise ValueError("y: regression targets must be finite, found NaN or infinite values")
+    return array
+
+
+def _plain(value):
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def load(path):
+    """A fitted estimator from a project folder or a ``.keras`` file from ``export``.
+
+    Args:
+        path: ``directory/project_name`` of a finished fit, or a ``.keras`` file
+            written by ``export(path, format="keras")``.
+
+    Returns:
+        An `ImageClassifier` or `ImageRegressor` that predicts, scores and
+        exports like the one that was fitted (labels decoded as in fit).
+
+    Raises:
+        ValueError: the path holds no autoarch model.
+    """
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        path = os.path.join(path, project.FINAL_MODEL)
+    if not os.path.isfile(path):
+        raise ValueError(f"no autoarch model at {path!r}: expected a project folder or a .keras export")
+    metadata = read_keras_metadata(path)
+    if not metadata or metadata.get("estimator") not in ("ImageClassifier", "ImageRegressor"):
+        raise ValueError(f"{path!r} is a Keras file without autoarch's metadata")
+    cls = ImageClassifier if metadata["estimator"] == "ImageClassifier" else ImageRegressor
+    params = dict(metadata["params"])
+    valid = cls().get_params()
+    estimator = cls(**{k: v for k, v in params.items() if k in valid and not (isinstance(v, str) and v.startswith("<"))})
+    estimator.model_ = keras.saving.load_model(path)
+    estimator.image_shape_ = tuple(metadata["image_shape"])
+    estimator.best_genotype_ = Genotype.from_json(metadata["best_genotype"])
+    estimator.best_hyperparameters_ = metadata["best_hyperparameters"]
+    estimator.results_ = metadata["results"]
+    if cls is ImageClassifier:
+        dtype = np.dtype(metadata["label_dtype"])
+        encoding = LabelEncoding()
+        encoding.one_hot_ = metadata["one_hot"]
+        encoding.dtype_ = dtype
+        classes = np.asarray(metadata["classes"]).astype(dtype if not encoding.one_hot_ else np.int64)
+        if encoding.one_hot_:
+            encoding.classes_ = classes
+        else:
+            encoding.fit(classes)
+        estimator._encoding = encoding
+        estimator.classes_ = encoding.classes_
+    else:
+        estimator._target_mean = np.asarray(metadata["target_mean"])
+        estimator._target_scale = np.asarray(metadata["target_scale"])
+        estimator._target_ndim = metadata["target_ndim"]
+    return estimator

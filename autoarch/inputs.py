@@ -1,0 +1,268 @@
+"""User inputs in one form: `ImageData`, images in memory or streamed, labels in memory.
+
+`read_training_data` accepts what ``fit`` accepts: numpy arrays, lists of arrays,
+a `tf.data.Dataset` of ``(image, label)`` elements or batches, or the path of a
+folder with one subfolder per class. It checks everything (through
+`autoarch.validation`) and computes the per-channel pixel statistics the
+networks normalise with, in one pass, before any training starts. Only the
+labels are kept in memory for a dataset, so data larger than memory works.
+"""
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+
+from autoarch.validation import check_images, check_labels
+
+__all__ = ["ImageData", "read_training_data", "read_images", "read_image_folder"]
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+"""Files an image folder may hold (what ``tf.io.decode_image`` reads)."""
+
+_SCAN_BATCH = 512
+
+
+@dataclass
+class ImageData:
+    """Checked training images and their labels.
+
+    Attributes:
+        labels: the labels as given (1-D, or 2-D one-hot / multi-target), in memory.
+        image_shape: ``(height, width, channels)``.
+        integer_pixels: the pixels came as integers (for example uint8).
+        mean: per-channel pixel mean, in the units given.
+        variance: per-channel pixel variance, in the units given.
+        images: ``(n, h, w, c)`` array when the images are in memory, else None.
+        stream: an unbatched `tf.data.Dataset` of images (labels stripped) when
+            they are streamed, else None.
+    """
+
+    labels: np.ndarray
+    image_shape: tuple
+    integer_pixels: bool
+    mean: np.ndarray
+    variance: np.ndarray
+    images: np.ndarray = None
+    stream: tf.data.Dataset = None
+
+    def __len__(self):
+        return len(self.labels)
+
+    def dataset(self, indices, targets):
+        """Unbatched ``(float32 image, target)`` elements of the samples at ``indices``.
+
+        Args:
+            indices: sample indices; in memory they are taken in this order, a
+                stream keeps its own order.
+            targets: one encoded target per sample (all samples, not only
+                ``indices``).
+        """
+        indices = np.asarray(indices, dtype=np.int64)
+        targets = np.asarray(targets)
+        if self.images is not None:
+            images = tf.data.Dataset.from_tensor_slices(self.images[indices])
+            chosen = tf.data.Dataset.from_tensor_slices(targets[indices])
+            return tf.data.Dataset.zip((images, chosen)).map(
+                _to_float, num_parallel_calls=tf.data.AUTOTUNE
+            )
+        mask = np.zeros(len(self), dtype=bool)
+        mask[indices] = True
+        mask, table = tf.constant(mask), tf.constant(targets)
+        return (
+            self.stream.enumerate()
+            .filter(lambda i, image: tf.gather(mask, i))
+            .map(
+                lambda i, image: (tf.cast(image, tf.float32), tf.gather(table, i)),
+                num_parallel_calls=tf.data.AUTOTUNE,
+            )
+        )
+
+
+def _to_float(image, target):
+    return tf.cast(image, tf.float32), target
+
+
+def _moments(images):
+    pixels = images.reshape(-1, images.shape[-1]).astype(np.float64)
+    return len(pixels), pixels.sum(axis=0), np.square(pixels).sum(axis=0)
+
+
+def read_training_data(x, y=None, name="x", check=check_labels):
+    """Check and gather the training data ``fit`` was given.
+
+    Args:
+        x: images: an array ``(n, h, w)`` or ``(n, h, w, c)``; a list of arrays; a
+            `tf.data.Dataset` of ``(image, label)`` elements or batches (then
+            ``y`` must be None); or a folder path with one subfolder per class
+            (the subfolder names become the labels).
+        y: labels for array or list input.
+        name: how error messages call ``x``.
+        check: checks the labels, ``check(labels, count)`` returning an array
+            (default `autoarch.validation.check_labels`; regression passes its own).
+
+    Returns:
+        An `ImageData`.
+
+    Raises:
+        ValueError: anything `autoarch.validation` refuses, a dataset without
+            labels, or labels given twice.
+    """
+    if isinstance(x, (str, os.PathLike)):
+        if y is not None:
+            raise ValueError(f"{name} is an image folder, whose subfolders are the labels: y must be None")
+        x, y = read_image_folder(x)
+    if isinstance(x, tf.data.Dataset):
+        if y is not None:
+            raise ValueError(
+                f"{name} is a tf.data.Dataset, which must yield (image, label) pairs: y must be None"
+            )
+        return _read_stream(x, name, check)
+    if y is None:
+        raise ValueError(f"y is missing: expected one label per image of {name}")
+    images = check_images(x, name)
+    labels = check(y, len(images))
+    count, total, squares = _moments(images)
+    mean = total / count
+    return ImageData(
+        labels=labels,
+        image_shape=images.shape[1:],
+        integer_pixels=bool(np.issubdtype(images.dtype, np.integer)),
+        mean=mean,
+        variance=np.maximum(squares / count - mean**2, 0.0),
+        images=images,
+    )
+
+
+def _element_layout(dataset, name):
+    spec = dataset.element_spec
+    if not (isinstance(spec, tuple) and len(spec) == 2):
+        raise ValueError(
+            f"{name}: a tf.data.Dataset must yield (image, label) pairs, got elements {spec}"
+        )
+    image_spec, label_spec = spec
+    rank = image_spec.shape.rank
+    label_batched = label_spec.shape.rank >= 1 and label_spec.shape[0] is None
+    if rank == 4 or (rank == 3 and label_batched):
+        return dataset.unbatch()
+    if rank in (2, 3):
+        return dataset
+    raise ValueError(
+        f"{name}: dataset images must be (height, width[, channels]) elements or batches "
+        f"of them, got image shape {image_spec.shape}"
+    )
+
+
+def _read_stream(dataset, name, check):
+    dataset = _element_layout(dataset, name)
+    labels, count, total, squares, shape, dtype = [], 0, 0.0, 0.0, None, None
+    for images, batch_labels in dataset.batch(_SCAN_BATCH).as_numpy_iterator():
+        images = check_images(images, name)
+        if shape is None:
+            shape, dtype = images.shape[1:], images.dtype
+        elif images.shape[1:] != shape:
+            raise ValueError(
+                f"{name}: all images must have one shape, got {shape} and then {images.shape[1:]}"
+            )
+        n, s, q = _moments(images)
+        count, total, squares = count + n, total + s, squares + q
+        labels.append(batch_labels)
+    if not labels:
+        raise ValueError(f"{name}: expected at least one image, the dataset is empty")
+    labels = np.concatenate(labels)
+    if labels.dtype.kind in "SO":
+        labels = labels.astype(str)
+    labels = check(labels, len(labels))
+    mean = total / count
+    add_channel = dataset.element_spec[0].shape.rank == 2
+    images_only = dataset.map(
+        lambda image, label: tf.expand_dims(image, -1) if add_channel else image
+    )
+    return ImageData(
+        labels=labels,
+        image_shape=tuple(shape),
+        integer_pixels=bool(np.issubdtype(dtype, np.integer)),
+        mean=mean,
+        variance=np.maximum(squares / count - mean**2, 0.0),
+        stream=images_only,
+    )
+
+
+def read_images(x, image_shape, name="x"):
+    """Images to predict on, as a float32 array ``(n, h, w, c)`` matching ``image_shape``.
+
+    Accepts an array, a list of arrays, or a `tf.data.Dataset` of images or of
+    ``(image, label)`` pairs, batched or not (labels are ignored).
+
+    Raises:
+        ValueError: what `autoarch.validation.check_images` refuses, or a height,
+            width or channel count different from ``image_shape``.
+    """
+    if isinstance(x, tf.data.Dataset):
+        if isinstance(x.element_spec, tuple):
+            x = x.map(lambda *element: element[0])
+        rank = x.element_spec.shape.rank
+        batches = x if rank == 4 or (rank == 3 and x.element_spec.shape[0] is None) else x.batch(256)
+        x = np.concatenate(list(batches.as_numpy_iterator()) or [np.zeros((0,) + image_shape)])
+    images = check_images(x, name)
+    if images.shape[1:] != tuple(image_shape):
+        raise ValueError(
+            f"{name}: expected images of shape {tuple(image_shape)} (height, width, channels) "
+            f"as in fit, got {images.shape[1:]}"
+        )
+    return images.astype(np.float32, copy=False)
+
+
+def read_image_folder(path):
+    """Read a folder with one subfolder per class into arrays.
+
+    Every image is decoded and resized (bilinear) to the size of the first one;
+    the channel count is the first image's (1, 3 or 4).
+
+    Returns:
+        ``(images, labels)``: a uint8 array ``(n, h, w, c)`` and the subfolder
+        names as strings.
+
+    Raises:
+        ValueError: the path is not a folder, has no class subfolders, or holds
+            no image files.
+    """
+    path = os.fspath(path)
+    if not os.path.isdir(path):
+        raise ValueError(f"expected an image folder with one subfolder per class, got {path!r}")
+    classes = sorted(e.name for e in os.scandir(path) if e.is_dir() and not e.name.startswith("."))
+    files = [
+        (os.path.join(path, label, f), label)
+        for label in classes
+        for f in sorted(os.listdir(os.path.join(path, label)))
+        if f.lower().endswith(IMAGE_EXTENSIONS)
+    ]
+    if not classes or not files:
+        raise ValueError(
+            f"{path!r} holds no images: expected one subfolder per class with image files "
+            f"({', '.join(IMAGE_EXTENSIONS)}) in each"
+        )
+    images, size = [], None
+    for file, _ in files:
+        image = tf.io.decode_image(tf.io.read_file(file), expand_animations=False)
+        if size is None:
+            size, channels = image.shape[:2], image.shape[-1]
+        if image.shape[-1] != channels:
+            image = _convert_channels(image, channels)
+        if image.shape[:2] != size:
+            image = tf.cast(tf.round(tf.image.resize(image, size)), tf.uint8)
+        images.append(image.numpy())
+    return np.stack(images), np.array([label for _, label in files])
+
+
+def _convert_channels(image, channels):
+    if image.shape[-1] == 4:
+        image = image[..., :3]
+    if channels == 1:
+        return tf.image.rgb_to_grayscale(image) if image.shape[-1] == 3 else image
+    if image.shape[-1] == 1:
+        image = tf.image.grayscale_to_rgb(image)
+    if channels == 4:
+        image = tf.concat([image, tf.fill(tf.concat([tf.shape(image)[:2], [1]], 0), tf.constant(255, image.dtype))], -1)
+    return image

@@ -1,0 +1,217 @@
+"""The outer search space: keras-tuner hyperparameters around the DARTS search.
+
+`default_space` adapts the ranges to the data (sample count, image size) and to
+the hardware (GPU or CPU); `narrow_space` applies a user's ``search_space``;
+`declare` turns the result into keras-tuner hyperparameters, and `settings`
+reads a trial's values back as one plain dict.
+"""
+
+from dataclasses import dataclass
+
+import keras_tuner
+
+from autoarch.darts import validate_primitives
+
+__all__ = ["Spec", "SETTINGS", "default_space", "narrow_space", "declare", "settings", "defaults"]
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One outer hyperparameter.
+
+    Attributes:
+        kind: ``"choice"``, ``"int"``, ``"float"``, ``"boolean"`` or ``"fixed"``.
+        default: the value of the first trial (every oracle tries it first).
+        values: the choices (``"choice"``), or ``(min, max)`` for ranges.
+        log: sample a float range on a log scale.
+    """
+
+    kind: str
+    default: object
+    values: tuple = ()
+    log: bool = False
+
+
+SETTINGS = {
+    "init_channels": "channels of the searched network's first cells",
+    "cells": "cells of the searched network",
+    "nodes": "intermediate nodes per cell",
+    "search_epochs": "epochs of the DARTS search",
+    "search_learning_rate": "initial SGD learning rate of the search's weights",
+    "arch_learning_rate": "Adam learning rate of the architecture weights",
+    "second_order": "unrolled (second-order) architecture gradient",
+    "partial_channels": "PC-DARTS's K: 1 in K channels goes through the operations",
+    "search_image_size": "largest image side during the search (smaller images are resized)",
+    "search_samples": "most images in each search half",
+    "network_channels": "channels of the trained network's first cells",
+    "network_cells": "cells of the trained network",
+    "stem_stride": "stride of the trained network's stem (2 halves the resolution)",
+    "train_epochs": "epochs of training the derived network",
+    "learning_rate": "initial Adam learning rate of the derived network",
+    "batch_size": "samples per batch",
+    "random_crop": "pad-and-crop augmentation",
+    "cutout": "cutout augmentation",
+    "flip": "left-right flip augmentation",
+    "drop_path": "final drop-path rate of the derived network",
+}
+"""Every outer hyperparameter and what it sets."""
+
+
+def default_space(num_samples, image_shape, gpu=False, allow_flips=False):
+    """The default outer space for this data and hardware.
+
+    On CPU the space is kept small enough for a few trials to finish in minutes
+    (second order is fixed off: its trace alone takes minutes); on a GPU the
+    networks, epochs and choices grow.
+
+    Args:
+        num_samples: training samples given to ``fit``.
+        image_shape: ``(height, width, channels)``.
+        gpu: a GPU is present.
+        allow_flips: left-right flips keep the label (not for digits or text).
+
+    Returns:
+        A dict from name (see `SETTINGS`) to `Spec`.
+    """
+    side = min(image_shape[:2])
+    big_images = side >= 24
+    search_side = min(side, 32 if gpu else 16)
+    # Epochs shrink as data grows so a trial's work stays roughly constant.
+    train_epochs = int(min(40, max(8, round(30_000 / max(num_samples, 1)))))
+    if gpu:
+        return {
+            "init_channels": Spec("choice", 16, (8, 16, 24)),
+            "cells": Spec("choice", 5, (5, 8)),
+            "nodes": Spec("choice", 4, (3, 4)),
+            "search_epochs": Spec("int", 10, (5, 25)),
+            "search_learning_rate": Spec("float", 0.05, (0.01, 0.1), log=True),
+            "arch_learning_rate": Spec("float", 3e-3, (3e-4, 1e-2), log=True),
+            "second_order": Spec("boolean", False),
+            "partial_channels": Spec("choice", 1, (1, 2, 4)),
+            "search_image_size": Spec("fixed", search_side),
+            "search_samples": Spec("fixed", 10_000),
+            "network_channels": Spec("choice", 24, (16, 24, 36)),
+            "network_cells": Spec("choice", 8, (5, 8, 11)),
+            "stem_stride": Spec("fixed", 2 if side >= 64 else 1),
+            "train_epochs": Spec("int", 2 * train_epochs, (train_epochs, 4 * train_epochs)),
+            "learning_rate": Spec("float", 3e-3, (1e-3, 1e-2), log=True),
+            "batch_size": Spec("choice", 64, (64, 128)),
+            "random_crop": Spec("boolean", True),
+            "cutout": Spec("boolean", False),
+            "flip": Spec("boolean", False) if allow_flips else Spec("fixed", False),
+            "drop_path": Spec("float", 0.1, (0.0, 0.3)),
+        }
+    return {
+        "init_channels": Spec("choice", 8, (8, 12)),
+        "cells": Spec("choice", 3, (3, 4)),
+        "nodes": Spec("choice", 3, (3, 4)),
+        "search_epochs": Spec("int", 4, (3, 8)),
+        "search_learning_rate": Spec("float", 0.05, (0.01, 0.1), log=True),
+        "arch_learning_rate": Spec("float", 3e-3, (3e-4, 1e-2), log=True),
+        "second_order": Spec("fixed", False),
+        "partial_channels": Spec("choice", 1, (1, 2, 4)),
+        "search_image_size": Spec("fixed", search_side),
+        "search_samples": Spec("fixed", 1_500),
+        "network_channels": Spec("choice", 16 if big_images else 12, (8, 12, 16)),
+        "network_cells": Spec("choice", 4 if big_images else 3, (3, 4, 5)),
+        "stem_stride": Spec("fixed", 2 if big_images else 1),
+        "train_epochs": Spec("int", train_epochs, (max(4, train_epochs // 2), 2 * train_epochs)),
+        "learning_rate": Spec("float", 3e-3, (1e-3, 1e-2), log=True),
+        "batch_size": Spec("choice", 64 if big_images else 32, (32, 64, 128)),
+        "random_crop": Spec("boolean", big_images),
+        "cutout": Spec("boolean", False),
+        "flip": Spec("boolean", False) if allow_flips else Spec("fixed", False),
+        "drop_path": Spec("float", 0.0, (0.0, 0.3)),
+    }
+
+
+def narrow_space(space, search_space):
+    """Apply a user's ``search_space`` to ``space``; returns a new dict.
+
+    Each entry of ``search_space`` fixes or narrows one setting: a plain value
+    fixes it, a list makes it a choice among those values (the first is tried
+    first), a ``(min, max)`` tuple makes it a range (int or float from the
+    bounds' types). The key ``"primitives"`` is not a hyperparameter and is
+    ignored here (see `autoarch.darts.validate_primitives`).
+
+    Raises:
+        ValueError: an unknown name, an empty list, or a bad range.
+    """
+    space = dict(space)
+    for name, value in (search_space or {}).items():
+        if name == "primitives":
+            validate_primitives(value)
+            continue
+        if name not in space:
+            raise ValueError(
+                f"search_space: unknown setting {name!r}; the settings are "
+                f"{', '.join(sorted(SETTINGS))} and 'primitives'"
+            )
+        space[name] = _spec_from_user(name, value, space[name])
+    return space
+
+
+def _spec_from_user(name, value, current):
+    if isinstance(value, list):
+        if not value:
+            raise ValueError(f"search_space[{name!r}]: expected at least one choice, got []")
+        if len(value) == 1:
+            return Spec("fixed", value[0])
+        if all(isinstance(v, bool) for v in value) and set(value) == {True, False}:
+            return Spec("boolean", value[0])
+        return Spec("choice", value[0], tuple(value))
+    if isinstance(value, tuple):
+        if len(value) != 2 or not all(isinstance(v, (int, float)) for v in value) or value[0] >= value[1]:
+            raise ValueError(
+                f"search_space[{name!r}]: a range is a (min, max) tuple with min < max, got {value!r}"
+            )
+        low, high = value
+        kind = "int" if all(isinstance(v, int) for v in value) else "float"
+        default = current.default if isinstance(current.default, (int, float)) else low
+        default = default if low <= default <= high else low
+        default = int(default) if kind == "int" else float(default)
+        log = current.log and low > 0
+        return Spec(kind, default, (low, high), log=log)
+    return Spec("fixed", value)
+
+
+def declare(hp, space):
+    """Declare ``space`` on a `keras_tuner.HyperParameters` ``hp``; returns the values."""
+    values = {}
+    for name, spec in space.items():
+        if spec.kind == "fixed":
+            values[name] = hp.Fixed(name, spec.default)
+        elif spec.kind == "boolean":
+            values[name] = hp.Boolean(name, default=spec.default)
+        elif spec.kind == "choice":
+            values[name] = hp.Choice(name, list(spec.values), default=spec.default)
+        elif spec.kind == "int":
+            values[name] = hp.Int(name, spec.values[0], spec.values[1], default=spec.default)
+        else:
+            values[name] = hp.Float(
+                name,
+                spec.values[0],
+                spec.values[1],
+                sampling="log" if spec.log else "linear",
+                default=spec.default,
+            )
+    return values
+
+
+def settings(hyperparameters, space):
+    """A trial's settings: every name of ``space`` with its value in ``hyperparameters``.
+
+    Values missing from the trial (for example a setting added since) take the
+    space's default.
+    """
+    values = hyperparameters.values if isinstance(hyperparameters, keras_tuner.HyperParameters) else dict(hyperparameters)
+    found = {name: values.get(name, spec.default) for name, spec in space.items()}
+    for key in ("tuner/epochs", "tuner/initial_epoch", "tuner/trial_id"):
+        if key in values:
+            found[key] = values[key]
+    return found
+
+
+def defaults(space):
+    """The default value of every setting of ``space``."""
+    return {name: spec.default for name, spec in space.items()}

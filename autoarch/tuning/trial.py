@@ -1,0 +1,300 @@
+"""One trial: the DARTS search, the derived genotype, its training and its score.
+
+`Task` holds what every trial of one ``fit`` shares (data, splits, targets,
+normalisation); `run_search` and `train_network` are the two stages; a trial's
+failures (divergence, memory, an oversized network) are raised as
+`keras_tuner.errors.FailedTrialError` with the reason, so keras-tuner records
+them and the search goes on.
+"""
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras_tuner.errors import FailedTrialError
+from sklearn.metrics import r2_score
+
+from autoarch.darts import (
+    PRIMITIVES,
+    CollapseGuard,
+    DropPathSchedule,
+    SearchNetwork,
+    build_network,
+)
+from autoarch.pipeline import Augmentation, batches, paired_batches
+
+__all__ = ["Task", "Deadline", "run_search", "train_network", "evaluate_network", "MAX_SKIP_CONNECTIONS"]
+
+MAX_SKIP_CONNECTIONS = 2
+"""Skip connections allowed in a derived normal cell (P-DARTS's cap against collapse)."""
+
+
+@dataclass
+class Task:
+    """What every trial of one ``fit`` shares.
+
+    Attributes:
+        data: the training `autoarch.inputs.ImageData`.
+        targets: one encoded target per sample (class index, or standardised value).
+        regression: predict values (MSE) instead of classes.
+        num_outputs: classes, or target columns.
+        search_train, search_val: sample indices of the two search halves.
+        train: sample indices a trial's network trains on.
+        holdout: ``(ImageData, targets, indices)`` that scores a trial.
+        primitives: the candidate operations.
+        seed: the fit's seed (None: not reproducible).
+        deadline: `time.monotonic` value after which stages stop at an epoch end.
+        callbacks: the user's Keras callbacks, given to every network training.
+        max_model_size: most parameters a derived network may have (None: any).
+        genotype: a fixed `Genotype` to train instead of searching one (None: search).
+    """
+
+    data: object
+    targets: np.ndarray
+    regression: bool
+    num_outputs: int
+    search_train: np.ndarray
+    search_val: np.ndarray
+    train: np.ndarray
+    holdout: tuple
+    primitives: tuple = PRIMITIVES
+    seed: int = None
+    deadline: float = None
+    callbacks: list = field(default_factory=list)
+    max_model_size: int = None
+    genotype: object = None
+
+    @property
+    def image_shape(self):
+        """``(height, width, channels)`` of the training images."""
+        return tuple(self.data.image_shape)
+
+    def normalization(self):
+        """Keyword arguments of `autoarch.pipeline.batches` that normalise."""
+        return {"mean": self.data.mean, "variance": self.data.variance}
+
+    def time_left(self):
+        """Seconds until the deadline (infinite without one)."""
+        return math.inf if self.deadline is None else self.deadline - time.monotonic()
+
+
+class Deadline(keras.callbacks.Callback):
+    """Stop training at the end of the first epoch that ends after ``deadline``.
+
+    Args:
+        deadline: a `time.monotonic` value, or None for no limit.
+    """
+
+    def __init__(self, deadline):
+        super().__init__()
+        self.deadline = deadline
+        self.stopped = False
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            self.stopped = True
+            self.model.stop_training = True
+
+
+def _check_finite(history, stage):
+    for epoch, loss in enumerate(history.history.get("loss", [])):
+        if not np.isfinite(loss):
+            raise FailedTrialError(f"diverged: the {stage} loss became {loss} in epoch {epoch + 1}")
+
+
+def _search_subset(indices, limit, seed):
+    if len(indices) <= limit:
+        return indices
+    chosen = np.random.default_rng(seed).permutation(indices)[:limit]
+    return np.sort(chosen)
+
+
+def _search_image_size(task, largest_side):
+    height, width = task.image_shape[:2]
+    scale = min(1.0, largest_side / max(height, width))
+    return (max(8, round(height * scale)), max(8, round(width * scale)))
+
+
+def run_search(task, settings, verbose=0):
+    """The DARTS stage: search a cell on the two search halves.
+
+    Images are resized so their larger side is at most
+    ``settings["search_image_size"]``, and each half is capped at
+    ``settings["search_samples"]`` images.
+
+    Returns:
+        ``(genotype, alpha_history)``.
+
+    Raises:
+        FailedTrialError: the search diverged or ran out of memory.
+    """
+    seed = task.seed
+    batch_size = int(settings["batch_size"])
+    limit = int(settings["search_samples"])
+    halves = [
+        _search_subset(part, max(limit, batch_size), seed)
+        for part in (task.search_train, task.search_val)
+    ]
+    batch_size = min(batch_size, len(halves[0]), len(halves[1]))
+    size = _search_image_size(task, int(settings["search_image_size"]))
+    train, val = (task.data.dataset(part, task.targets) for part in halves)
+    paired = paired_batches(
+        train, val, batch_size=batch_size, image_size=size, seed=seed, cache=True,
+        **task.normalization(),
+    )
+    network = SearchNetwork(
+        size + (task.image_shape[2],),
+        task.num_outputs,
+        init_channels=int(settings["init_channels"]),
+        layers=int(settings["cells"]),
+        nodes=int(settings["nodes"]),
+        primitives=task.primitives,
+        partial_channels=int(settings["partial_channels"]),
+        seed=seed,
+        regression=task.regression,
+    )
+    network.compile(
+        weight_learning_rate=float(settings["search_learning_rate"]),
+        arch_learning_rate=float(settings["arch_learning_rate"]),
+        second_order=bool(settings["second_order"]),
+    )
+    callbacks = [
+        keras.callbacks.TerminateOnNaN(),
+        CollapseGuard(max_skip_connections=MAX_SKIP_CONNECTIONS, patience=None),
+        Deadline(task.deadline),
+    ]
+    try:
+        history = network.fit(
+            paired, epochs=int(settings["search_epochs"]), callbacks=callbacks, verbose=verbose
+        )
+    except (tf.errors.ResourceExhaustedError, MemoryError) as error:
+        raise FailedTrialError(f"out of memory during the search: {error}") from error
+    _check_finite(history, "search")
+    return network.genotype(max_skip_connections=MAX_SKIP_CONNECTIONS), network.alpha_history
+
+
+def make_network(task, genotype, settings):
+    """The discrete network of ``genotype`` for this task, uncompiled.
+
+    Raises:
+        FailedTrialError: it has more parameters than ``task.max_model_size``.
+    """
+    network = build_network(
+        genotype,
+        task.image_shape,
+        task.num_outputs,
+        init_channels=int(settings["network_channels"]),
+        layers=int(settings["network_cells"]),
+        stem_stride=int(settings["stem_stride"]),
+        output_activation=None if task.regression else "softmax",
+        seed=task.seed,
+    )
+    size = network.count_params()
+    if task.max_model_size is not None and size > task.max_model_size:
+        raise FailedTrialError(
+            f"too large: the derived network has {size} parameters, more than "
+            f"max_model_size={task.max_model_size}"
+        )
+    return network
+
+
+def _compile(network, task, settings):
+    network.compile(
+        optimizer=keras.optimizers.Adam(float(settings["learning_rate"])),
+        loss="mse" if task.regression else "sparse_categorical_crossentropy",
+        metrics=[] if task.regression else ["accuracy"],
+    )
+
+
+def _cosine(initial, epochs):
+    def schedule(epoch):
+        return 0.5 * initial * (1 + math.cos(math.pi * min(epoch, epochs) / max(epochs, 1)))
+
+    return keras.callbacks.LearningRateScheduler(schedule)
+
+
+def train_network(
+    task, network, settings, indices, epochs, initial_epoch=0, validation=None, verbose=0, extra_callbacks=()
+):
+    """Train ``network`` on the samples at ``indices`` with the trial's augmentation.
+
+    The learning rate follows a cosine over ``epochs`` (so a run resumed at
+    ``initial_epoch`` continues the same schedule) and drop path ramps up to
+    ``settings["drop_path"]``.
+
+    Returns:
+        The Keras `History`.
+
+    Raises:
+        FailedTrialError: the loss diverged or memory ran out.
+    """
+    augmentation = Augmentation(
+        crop=bool(settings["random_crop"]),
+        cutout=bool(settings["cutout"]),
+        flip=bool(settings["flip"]),
+    )
+    seed = None if task.seed is None else task.seed + 7
+    data = batches(
+        task.data.dataset(indices, task.targets),
+        batch_size=int(settings["batch_size"]),
+        augmentation=augmentation,
+        shuffle=True,
+        seed=seed,
+        cache=task.data.images is not None,
+        **task.normalization(),
+    )
+    if not getattr(network, "compiled", False):
+        _compile(network, task, settings)
+    callbacks = [
+        keras.callbacks.TerminateOnNaN(),
+        _cosine(float(settings["learning_rate"]), epochs),
+        DropPathSchedule(float(settings["drop_path"]), epochs),
+        Deadline(task.deadline),
+        *task.callbacks,
+        *extra_callbacks,
+    ]
+    try:
+        history = network.fit(
+            data,
+            epochs=epochs,
+            initial_epoch=initial_epoch,
+            validation_data=validation,
+            callbacks=callbacks,
+            shuffle=False,
+            verbose=verbose,
+        )
+    except (tf.errors.ResourceExhaustedError, MemoryError) as error:
+        raise FailedTrialError(f"out of memory while training: {error}") from error
+    _check_finite(history, "training")
+    return history
+
+
+def holdout_batches(task, batch_size=256):
+    """Normalised batches of the holdout, to score trials."""
+    data, targets, indices = task.holdout
+    return batches(
+        data.dataset(indices, targets), batch_size=batch_size, mean=task.data.mean, variance=task.data.variance
+    )
+
+
+def evaluate_network(task, network):
+    """Holdout metrics of ``network`` as plain floats (what keras-tuner may send over gRPC).
+
+    Classification: ``val_loss`` and ``val_accuracy``. Regression: ``val_loss``
+    (MSE on standardised targets) and ``val_r2``.
+    """
+    holdout = holdout_batches(task)
+    if task.regression:
+        truth, predicted = [], []
+        for x, y in holdout:
+            truth.append(np.asarray(y))
+            predicted.append(network(x, training=False).numpy())
+        truth = np.concatenate(truth).reshape(-1, task.num_outputs)
+        predicted = np.concatenate(predicted).reshape(-1, task.num_outputs)
+        mse = float(np.mean((truth - predicted) ** 2))
+        return {"val_loss": mse, "val_r2": float(r2_score(truth, predicted))}
+    loss, accuracy = network.evaluate(holdout, verbose=0)
+    return {"val_loss": float(loss), "val_accuracy": float(accuracy)}

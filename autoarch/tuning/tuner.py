@@ -1,0 +1,318 @@
+"""The keras-tuner side: oracles by name, and the tuner that runs DARTS trials.
+
+Every named oracle tries the space's defaults first (so one trial runs the
+tuned defaults, not a random draw), then explores. `DartsTuner` is a
+`keras_tuner` `BaseTuner`: keras-tuner persists the oracle and every trial
+under ``directory/project_name``, resumes a stopped search and requeues a trial
+that was killed; the tuner adds per trial its genotype, network weights, alpha
+history and a ``result.json`` with timing, size, status and failure reason.
+"""
+
+import json
+import logging
+import math
+import os
+import time
+
+import keras
+import keras_tuner
+import numpy as np
+from keras_tuner.errors import FailedTrialError
+from keras_tuner.src import config as keras_tuner_config
+from keras_tuner.src.engine.base_tuner import BaseTuner
+from keras_tuner.src.engine.trial import TrialStatus
+
+from autoarch.darts import Genotype
+from autoarch.tuning import space as space_module
+from autoarch.tuning.evolution import RegularizedEvolutionOracle
+from autoarch.tuning.trial import evaluate_network, make_network, run_search, train_network
+
+__all__ = ["TUNERS", "make_oracle", "DartsTuner", "read_results", "short_genotype"]
+
+log = logging.getLogger("autoarch")
+
+TUNERS = ("random", "bayesian", "hyperband", "evolution")
+"""The oracle names ``tuner=`` accepts (or pass a `keras_tuner.Oracle`)."""
+
+RESULT_FILE = "result.json"
+GENOTYPE_FILE = "genotype.json"
+WEIGHTS_FILE = "network.weights.h5"
+ALPHAS_FILE = "alphas.json"
+
+
+class _DefaultsFirst:
+    """Oracle mixin: the first proposal is every hyperparameter's default."""
+
+    def _random_values(self):
+        if not getattr(self, "_defaults_proposed", False):
+            self._defaults_proposed = True
+            active = keras_tuner.HyperParameters()
+            values = {}
+            for hp in self.hyperparameters.space:
+                active.merge([hp])
+                if active.is_active(hp):
+                    values[hp.name] = hp.default
+            return values
+        return super()._random_values()
+
+    def get_state(self):
+        return {**super().get_state(), "defaults_proposed": getattr(self, "_defaults_proposed", False)}
+
+    def set_state(self, state):
+        super().set_state(state)
+        self._defaults_proposed = state.get("defaults_proposed", False)
+
+
+class RandomOracle(_DefaultsFirst, keras_tuner.oracles.RandomSearchOracle):
+    """keras-tuner's random search, defaults first."""
+
+
+class BayesianOracle(_DefaultsFirst, keras_tuner.oracles.BayesianOptimizationOracle):
+    """keras-tuner's Gaussian-process Bayesian optimisation, defaults first."""
+
+
+class HyperbandOracle(_DefaultsFirst, keras_tuner.oracles.HyperbandOracle):
+    """keras-tuner's Hyperband over the training epochs, defaults first, capped at ``max_trials``."""
+
+    def __init__(self, *args, max_trials=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.max_trials = max_trials
+
+
+class EvolutionOracle(_DefaultsFirst, RegularizedEvolutionOracle):
+    """autoarch's regularized evolution, defaults first."""
+
+
+def make_oracle(tuner, objective, max_trials, seed=None, max_epochs=None):
+    """The oracle for ``tuner`` (a name of `TUNERS`, or a `keras_tuner.Oracle`, used as is).
+
+    Failed trials never stop the search early: the limit of consecutive failures
+    is the trial count.
+
+    Args:
+        tuner: the name or an oracle.
+        objective: a `keras_tuner.Objective`.
+        max_trials: trials to run.
+        seed: the oracle's seed.
+        max_epochs: Hyperband's largest training-epoch budget.
+
+    Raises:
+        ValueError: an unknown name.
+    """
+    if isinstance(tuner, keras_tuner.Oracle):
+        return tuner
+    common = {
+        "objective": objective,
+        "seed": seed,
+        "max_consecutive_failed_trials": max_trials + 1,
+    }
+    if tuner == "random":
+        return RandomOracle(max_trials=max_trials, **common)
+    if tuner == "bayesian":
+        return BayesianOracle(max_trials=max_trials, num_initial_points=2, **common)
+    if tuner == "hyperband":
+        return HyperbandOracle(max_epochs=max(2, int(max_epochs)), factor=3, max_trials=max_trials, **common)
+    if tuner == "evolution":
+        population = max(2, min(10, max_trials // 2))
+        return EvolutionOracle(
+            max_trials=max_trials, population_size=population, sample_size=min(3, population), **common
+        )
+    raise ValueError(f"tuner must be one of {', '.join(TUNERS)} or a keras_tuner.Oracle, got {tuner!r}")
+
+
+class _SpaceModel(keras_tuner.HyperModel):
+    """Declares the outer space; ``build`` returns a trial's settings (no model)."""
+
+    def __init__(self, space):
+        super().__init__()
+        self.space = space
+
+    def build(self, hp):
+        space_module.declare(hp, self.space)
+        return space_module.settings(hp, self.space)
+
+
+class _TimeUp(Exception):
+    pass
+
+
+def short_genotype(genotype):
+    """A one-line summary of a genotype: the operations of each cell."""
+    if genotype is None:
+        return "-"
+    abbreviations = {
+        "sep_conv_3x3": "sep3",
+        "sep_conv_5x5": "sep5",
+        "dil_conv_3x3": "dil3",
+        "dil_conv_5x5": "dil5",
+        "max_pool_3x3": "max",
+        "avg_pool_3x3": "avg",
+        "skip_connect": "skip",
+        "none": "none",
+    }
+
+    def cell(pairs):
+        return " ".join(abbreviations.get(op, op) for op, _ in pairs)
+
+    return f"normal[{cell(genotype.normal)}] reduce[{cell(genotype.reduce)}]"
+
+
+def _write_json(path, value):
+    temporary = f"{path}.tmp"
+    with open(temporary, "w") as file:
+        json.dump(value, file, indent=1)
+    os.replace(temporary, path)
+
+
+class DartsTuner(BaseTuner):
+    """Runs autoarch trials for a keras-tuner oracle.
+
+    Args:
+        oracle: a `keras_tuner.Oracle` (see `make_oracle`).
+        space: the outer space (`autoarch.tuning.space`).
+        directory, project_name: where keras-tuner keeps the project.
+        overwrite: start afresh instead of resuming.
+        verbose: 0 silent, 1 progress bars and a line per trial.
+    """
+
+    def __init__(self, oracle, space, directory, project_name, overwrite=False, verbose=1):
+        self.space = space
+        self.verbose = verbose
+        self.task = None
+        super().__init__(
+            oracle,
+            hypermodel=_SpaceModel(space),
+            directory=directory,
+            project_name=project_name,
+            overwrite=overwrite,
+        )
+
+    def search(self, task):
+        """Run trials on ``task`` until the oracle stops, or its deadline passes."""
+        self.task = task
+        self.oracle.verbose = 0
+        # keras-tuner prints every failed trial's traceback while DEBUG is on;
+        # autoarch records the reason and reports it in one line instead.
+        debug, keras_tuner_config.DEBUG = keras_tuner_config.DEBUG, False
+        try:
+            super().search()
+        except _TimeUp:
+            log.info("time limit reached: no new trial starts")
+            self.on_search_end()
+        finally:
+            keras_tuner_config.DEBUG = debug
+
+    def pre_create_trial(self):
+        if self.task.time_left() <= 0:
+            raise _TimeUp()
+
+    def on_trial_begin(self, trial):
+        super().on_trial_begin(trial)
+        self._started = time.monotonic()
+
+    def run_trial(self, trial, *args, **kwargs):
+        """Search, derive, train and score one trial; returns its holdout metrics."""
+        task, started = self.task, time.monotonic()
+        settings = space_module.settings(trial.hyperparameters, self.space)
+        directory = self.get_trial_dir(trial.trial_id)
+        record = {"trial_id": trial.trial_id, "worker": self.tuner_id, "status": "RUNNING"}
+        _write_json(os.path.join(directory, RESULT_FILE), record)
+        stage_verbose = 2 if self.verbose else 0
+        try:
+            if task.seed is not None:
+                keras.utils.set_random_seed(task.seed + int(trial.trial_id))
+            previous = settings.get("tuner/trial_id")
+            if task.genotype is not None:
+                genotype = task.genotype
+            elif previous:
+                genotype = Genotype.from_json(
+                    open(os.path.join(self.get_trial_dir(previous), GENOTYPE_FILE)).read()
+                )
+            else:
+                genotype, alphas = run_search(task, settings, verbose=stage_verbose)
+                _write_json(os.path.join(directory, ALPHAS_FILE), _alphas_to_json(alphas))
+            with open(os.path.join(directory, GENOTYPE_FILE), "w") as file:
+                file.write(genotype.to_json())
+            record["genotype"] = genotype.to_json()
+            network = make_network(task, genotype, settings)
+            record["parameters"] = int(network.count_params())
+            if previous:
+                network.load_weights(os.path.join(self.get_trial_dir(previous), WEIGHTS_FILE))
+            epochs = int(settings.get("tuner/epochs", settings["train_epochs"]))
+            train_network(
+                task,
+                network,
+                settings,
+                task.train,
+                epochs,
+                initial_epoch=int(settings.get("tuner/initial_epoch", 0)),
+                verbose=stage_verbose,
+            )
+            metrics = evaluate_network(task, network)
+            if not all(math.isfinite(v) for v in metrics.values()):
+                raise FailedTrialError(f"diverged: holdout metrics are not finite: {metrics}")
+            network.save_weights(os.path.join(directory, WEIGHTS_FILE))
+            record.update(status="COMPLETED", metrics=metrics)
+            return metrics
+        except FailedTrialError as error:
+            record.update(status="FAILED", reason=str(error))
+            raise
+        except Exception as error:  # any crash of a trial is recorded, and the search goes on
+            record.update(status="FAILED", reason=f"{type(error).__name__}: {error}")
+            raise FailedTrialError(record["reason"]) from error
+        finally:
+            record["seconds"] = round(time.monotonic() - started, 2)
+            _write_json(os.path.join(directory, RESULT_FILE), record)
+
+    def on_trial_end(self, trial):
+        super().on_trial_end(trial)
+        if not self.verbose:
+            return
+        result = _read_result(self.project_dir, trial.trial_id)
+        genotype = result.get("genotype")
+        genotype = short_genotype(Genotype.from_json(genotype)) if genotype else "-"
+        done = len(self.oracle.end_order)
+        total = self.oracle.max_trials or "?"
+        if result.get("status") == "COMPLETED":
+            score = self.oracle.objective.name + f"={self.oracle.get_trial(trial.trial_id).score:.4f}"
+        else:
+            score = f"failed: {result.get('reason', trial.message)}"
+        log.info(
+            "trial %s/%s %s %s %.1fs", done, total, genotype, score, result.get("seconds", 0.0)
+        )
+
+
+def _alphas_to_json(history):
+    return [{key: np.asarray(value).tolist() for key, value in epoch.items()} for epoch in history]
+
+
+def _read_result(project_dir, trial_id):
+    path = os.path.join(project_dir, f"trial_{trial_id}", RESULT_FILE)
+    if not os.path.exists(path):
+        return {}
+    with open(path) as file:
+        return json.load(file)
+
+
+def read_results(oracle, project_dir):
+    """One row per trial: id, hyperparameters, genotype, score, parameters, seconds,
+    status, failure reason and the worker that ran it, in start order."""
+    rows = []
+    for trial_id in oracle.start_order:
+        trial = oracle.trials[trial_id]
+        result = _read_result(project_dir, trial_id)
+        status = trial.status if trial.status != TrialStatus.RUNNING else result.get("status", "RUNNING")
+        rows.append(
+            {
+                "trial_id": trial_id,
+                "hyperparameters": dict(trial.hyperparameters.values),
+                "genotype": result.get("genotype"),
+                "score": None if trial.score is None else float(trial.score),
+                "parameters": result.get("parameters"),
+                "seconds": result.get("seconds"),
+                "status": status,
+                "reason": result.get("reason") if status != TrialStatus.COMPLETED else None,
+                "worker": result.get("worker"),
+            }
+        )
+    return rows
