@@ -265,17 +265,17 @@ class _ImageEstimator(BaseEstimator):
         with open(os.path.join(trial_dir, "genotype.json")) as file:
             genotype = Genotype.from_json(file.read())
         network = make_network(task, genotype, settings)
-        if self.refit and task.time_left() > 0:
+        best_seconds = next(r["seconds"] for r in self.results_ if r["trial_id"] == best.trial_id) or 0.0
+        if self.refit and task.time_left() >= best_seconds:
             log.info("final fit of the best genotype on all the training data")
             if self.seed is not None:
                 keras.utils.set_random_seed(self.seed)
             everything = np.sort(np.concatenate([task.train, task.holdout[2]])) if task.holdout[0] is task.data else task.train
             epochs = int(settings.get("tuner/epochs", settings["train_epochs"]))
-            task.deadline = None if task.deadline is None else max(task.deadline, time.monotonic() + 1)
-            train_network(task, network, settings, everything, epochs, verbose=2 if self.verbose else 0)
+            train_network(task, network, settings, everything, epochs, verbose=int(self.verbose))
         else:
             if self.refit:
-                log.info("time limit spent: keeping the best trial's network instead of a final fit")
+                log.info("too little time left for a final fit: keeping the best trial's network")
             network.load_weights(os.path.join(trial_dir, WEIGHTS_FILE))
         self.best_genotype_ = genotype
         self.best_hyperparameters_ = {k: v for k, v in best.hyperparameters.values.items()}
@@ -411,7 +411,8 @@ class ImageClassifier(ClassifierMixin, _ImageEstimator):
         search_space: fix or narrow settings of `autoarch.tuning.space.SETTINGS`:
             a value fixes, a list is a choice, a ``(min, max)`` tuple a range;
             ``"primitives"`` sets the candidate operations.
-        verbose: 0 silent; 1 a progress line per epoch and a line per trial.
+        verbose: 0 silent; 1 a progress bar per stage and a line per trial;
+            2 one line per epoch instead of bars (for logs).
         refit: retrain the best genotype on all the data (False keeps the best
             trial's network).
         allow_flips: left-right flips keep the label, so augmentation may flip.

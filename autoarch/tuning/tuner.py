@@ -217,7 +217,7 @@ class DartsTuner(BaseTuner):
         directory = self.get_trial_dir(trial.trial_id)
         record = {"trial_id": trial.trial_id, "worker": self.tuner_id, "status": "RUNNING"}
         _write_json(os.path.join(directory, RESULT_FILE), record)
-        stage_verbose = 2 if self.verbose else 0
+        stage_verbose = int(self.verbose)
         try:
             if task.seed is not None:
                 keras.utils.set_random_seed(task.seed + int(trial.trial_id))
