@@ -1,0 +1,33 @@
+"""Shared settings of the end-to-end tests: tiny networks on scikit-learn's digits."""
+
+import numpy as np
+import pytest
+
+TINY_SPACE = {
+    "init_channels": 4,
+    "cells": 3,
+    "nodes": 2,
+    "search_epochs": 1,
+    "search_samples": 200,
+    "partial_channels": 1,
+    "network_channels": 4,
+    "network_cells": 3,
+    "train_epochs": 2,
+    "batch_size": 32,
+}
+"""Fixes every size setting to its smallest useful value: a trial takes ~10-20 s."""
+
+
+def tiny_space(**overrides):
+    """`TINY_SPACE` with some settings replaced (a value fixes, a list or tuple widens)."""
+    return {**TINY_SPACE, **overrides}
+
+
+@pytest.fixture(scope="session")
+def digits_uint8():
+    """The first 600 digits as uint8 images (0..255, no channel axis) and int labels."""
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    images = np.round(data.images * (255 / 16)).astype(np.uint8)
+    return images[:600], data.target[:600].astype(np.int64), images[600:900], data.target[600:900].astype(np.int64)
