@@ -48,7 +48,10 @@ def search_splits(labels, holdout_fraction=0.2, seed=None, stratify=True):
             )
     minimum = 2 * (len(np.unique(labels)) if stratify else 1)
     if n < minimum + (minimum // 2 if holdout_fraction else 0):
-        raise ValueError(f"too few samples to split for the search: {n}")
+        raise ValueError(
+            f"too few samples to split for the search: expected at least "
+            f"{minimum + (minimum // 2 if holdout_fraction else 0)}, got {n}"
+        )
 
     def split(part, size):
         return train_test_split(

@@ -185,8 +185,10 @@ class _ImageEstimator(BaseEstimator):
         holdout_data = None
         if validation_data is not None:
             holdout_data, holdout_targets = self._read_validation(validation_data, data)
+        # Stratify on the user's own labels, so an error names their classes.
+        strata = data.labels if data.labels.ndim == 1 and not self._regression else targets
         splits = search_splits(
-            targets if not self._regression else np.zeros(len(targets)),
+            strata if not self._regression else np.zeros(len(targets)),
             holdout_fraction=0.0 if holdout_data is not None else float(validation_split),
             seed=self.seed,
             stratify=not self._regression,
@@ -295,12 +297,18 @@ class _ImageEstimator(BaseEstimator):
 
     def _read_validation(self, validation_data, data):
         if isinstance(validation_data, tf.data.Dataset):
-            val = read_training_data(validation_data, name="validation_data", check=self._check_labels)
+            val = read_training_data(
+                validation_data, name="validation_data", check=self._check_labels, labels_name="validation_data labels"
+            )
         else:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
                 raise ValueError("validation_data must be (x_val, y_val) or a tf.data.Dataset of pairs")
             val = read_training_data(
-                validation_data[0], validation_data[1], name="validation_data", check=self._check_labels
+                validation_data[0],
+                validation_data[1],
+                name="validation_data",
+                check=self._check_labels,
+                labels_name="validation_data labels",
             )
         if tuple(val.image_shape) != tuple(data.image_shape):
             raise ValueError(
@@ -460,10 +468,12 @@ class ImageClassifier(ClassifierMixin, _ImageEstimator):
 
     def predict(self, x):
         """Labels in the form ``y`` had in fit (same dtype; one-hot stays one-hot)."""
+        self._check_fitted()
         return self._encoding.decode(np.argmax(self.predict_proba(x), axis=1))
 
     def evaluate(self, x, y):
         """``{"loss": cross-entropy, "accuracy": ...}`` on ``(x, y)``."""
+        self._check_fitted()
         proba = self.predict_proba(x)
         truth = self._encoding.encode(y)
         return {
@@ -473,6 +483,7 @@ class ImageClassifier(ClassifierMixin, _ImageEstimator):
 
     def score(self, x, y, sample_weight=None):
         """Accuracy on ``(x, y)``."""
+        self._check_fitted()
         truth = self._encoding.encode(y)
         return float(accuracy_score(truth, np.argmax(self.predict_proba(x), axis=1), sample_weight=sample_weight))
 
@@ -491,7 +502,7 @@ class ImageRegressor(RegressorMixin, _ImageEstimator):
 
     @staticmethod
     def _check_labels(y, count, name="y"):
-        return _check_targets(y, count)
+        return _check_targets(y, count, name)
 
     def _encode_fit_targets(self, labels):
         targets = _check_targets(labels, len(labels))
@@ -543,17 +554,17 @@ class ImageRegressor(RegressorMixin, _ImageEstimator):
         return float(r2_score(_check_targets(y, None), self.predict(x), sample_weight=sample_weight))
 
 
-def _check_targets(y, count):
+def _check_targets(y, count, name="y"):
     array = np.asarray(y)
     if array.ndim not in (1, 2) or array.shape[0] == 0:
-        raise ValueError(f"y: expected a 1-D or 2-D array of targets, got shape {array.shape}")
+        raise ValueError(f"{name}: expected a 1-D or 2-D array of targets, got shape {array.shape}")
     if count is not None and array.shape[0] != count:
-        raise ValueError(f"y: expected one target per image ({count}), got {array.shape[0]}")
+        raise ValueError(f"{name}: expected one target per image ({count}), got {array.shape[0]}")
     if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
-        raise ValueError(f"y: regression targets must be numbers, got dtype {array.dtype}")
+        raise ValueError(f"{name}: regression targets must be numbers, got dtype {array.dtype}")
     array = array.astype(np.float64)
     if not np.isfinite(array).all():
-        raise ValueError("y: regression targets must be finite, found NaN or infinite values")
+        raise ValueError(f"{name}: regression targets must be finite, found NaN or infinite values")
     return array
 
 

@@ -89,7 +89,7 @@ def _moments(images):
     return len(pixels), pixels.sum(axis=0), np.square(pixels).sum(axis=0)
 
 
-def read_training_data(x, y=None, name="x", check=check_labels):
+def read_training_data(x, y=None, name="x", check=check_labels, labels_name="y"):
     """Check and gather the training data ``fit`` was given.
 
     Args:
@@ -101,6 +101,7 @@ def read_training_data(x, y=None, name="x", check=check_labels):
         name: how error messages call ``x``.
         check: checks the labels, ``check(labels, count)`` returning an array
             (default `autoarch.validation.check_labels`; regression passes its own).
+        labels_name: how error messages call the labels.
 
     Returns:
         An `ImageData`.
@@ -118,11 +119,11 @@ def read_training_data(x, y=None, name="x", check=check_labels):
             raise ValueError(
                 f"{name} is a tf.data.Dataset, which must yield (image, label) pairs: y must be None"
             )
-        return _read_stream(x, name, check)
+        return _read_stream(x, name, lambda labels, count: check(labels, count, labels_name))
     if y is None:
         raise ValueError(f"y is missing: expected one label per image of {name}")
     images = check_images(x, name)
-    labels = check(y, len(images))
+    labels = check(y, len(images), labels_name)
     count, total, squares = _moments(images)
     mean = total / count
     return ImageData(
@@ -143,7 +144,12 @@ def _element_layout(dataset, name):
         )
     image_spec, label_spec = spec
     rank = image_spec.shape.rank
-    label_batched = label_spec.shape.rank >= 1 and label_spec.shape[0] is None
+    label_batched = label_spec.shape.rank >= 1 and (
+        label_spec.shape[0] is None
+        # a static batch size (drop_remainder): (batch, h, w) has a last axis of
+        # more than 4, which no channel axis has
+        or (rank == 3 and label_spec.shape[0] == image_spec.shape[0] and (image_spec.shape[-1] or 0) > 4)
+    )
     if rank == 4 or (rank == 3 and label_batched):
         return dataset.unbatch()
     if rank in (2, 3):

@@ -34,11 +34,14 @@ def check_project(project_dir, identity, overwrite):
         overwrite: the fit will delete and recreate the project.
 
     Raises:
-        ValueError: the path is a file; the folder holds files but is not an
+        ValueError: the path or its parent is a file; the folder holds files but is not an
             autoarch project (it is never deleted, even with ``overwrite``); or,
             without ``overwrite``, the project was made for another task, image
             shape or set of classes.
     """
+    parent = os.path.dirname(project_dir)
+    if parent and os.path.exists(parent) and not os.path.isdir(parent):
+        raise ValueError(f"directory {parent!r} is a file, expected a folder for the projects")
     if not os.path.exists(project_dir):
         return
     if not os.path.isdir(project_dir):

@@ -125,6 +125,29 @@ def default_space(num_samples, image_shape, gpu=False, allow_flips=False):
     }
 
 
+_POSITIVE_INTS = {
+    "init_channels", "cells", "nodes", "search_epochs", "search_image_size", "search_samples",
+    "network_channels", "network_cells", "train_epochs", "batch_size", "partial_channels",
+}
+_POSITIVE_FLOATS = {"search_learning_rate", "arch_learning_rate", "learning_rate"}
+_BOOLEANS = {"second_order", "random_crop", "cutout", "flip"}
+
+
+def _check_value(name, value):
+    if name in _POSITIVE_INTS:
+        valid, expected = isinstance(value, int) and not isinstance(value, bool) and value >= 1, "an integer >= 1"
+    elif name in _POSITIVE_FLOATS:
+        valid, expected = isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0, "a number > 0"
+    elif name in _BOOLEANS:
+        valid, expected = isinstance(value, bool), "True or False"
+    elif name == "stem_stride":
+        valid, expected = value in (1, 2) and not isinstance(value, bool), "1 or 2"
+    else:  # drop_path
+        valid, expected = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < 1, "in [0, 1)"
+    if not valid:
+        raise ValueError(f"search_space[{name!r}]: every value must be {expected}, got {value!r}")
+
+
 def narrow_space(space, search_space):
     """Apply a user's ``search_space`` to ``space``; returns a new dict.
 
@@ -135,7 +158,9 @@ def narrow_space(space, search_space):
     ignored here (see `autoarch.darts.validate_primitives`).
 
     Raises:
-        ValueError: an unknown name, an empty list, or a bad range.
+        ValueError: an unknown name, an empty list, a bad range, or a value of
+            the wrong type or out of bounds (counts are integers >= 1, learning
+            rates > 0, switches booleans, drop path in [0, 1), stem stride 1 or 2).
     """
     space = dict(space)
     for name, value in (search_space or {}).items():
@@ -147,7 +172,10 @@ def narrow_space(space, search_space):
                 f"search_space: unknown setting {name!r}; the settings are "
                 f"{', '.join(sorted(SETTINGS))} and 'primitives'"
             )
-        space[name] = _spec_from_user(name, value, space[name])
+        spec = _spec_from_user(name, value, space[name])
+        for candidate in (spec.default, *spec.values):
+            _check_value(name, candidate)
+        space[name] = spec
     return space
 
 

@@ -1,0 +1,280 @@
+"""`autoarch.inputs`: arrays, lists, datasets and image folders read into one `ImageData`."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from autoarch.inputs import ImageData, read_image_folder, read_images, read_training_data
+
+NAMES = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])
+
+
+@pytest.fixture(scope="module")
+def small():
+    """120 digits as uint8 ``(n, 8, 8)`` images, int labels and string labels."""
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    x = np.round(data.images[:120] * (255 / 16)).astype(np.uint8)
+    y = data.target[:120].astype(np.int64)
+    return x, y, NAMES[y]
+
+
+def numpy_stats(images):
+    images = np.asarray(images, np.float64)
+    if images.ndim == 3:
+        images = images[..., None]
+    return images.mean(axis=(0, 1, 2)), images.var(axis=(0, 1, 2))
+
+
+def collect(dataset):
+    images, targets = zip(*dataset.as_numpy_iterator())
+    return np.stack(images), np.stack(targets)
+
+
+# ------------------------------------------------------------------ arrays and lists
+
+
+def test_arrays_get_a_channel_axis_and_uint8_is_flagged_as_integer(small):
+    x, y, _ = small
+    data = read_training_data(x, y)
+    assert isinstance(data, ImageData)
+    assert data.image_shape == (8, 8, 1) and data.images.shape == (120, 8, 8, 1)
+    assert data.integer_pixels is True and data.images.dtype == np.uint8
+    assert data.stream is None and len(data) == 120
+    np.testing.assert_array_equal(data.images[..., 0], x)
+    np.testing.assert_array_equal(data.labels, y)
+
+
+def test_float_pixels_are_not_integer(small):
+    x, y, _ = small
+    data = read_training_data(x.astype(np.float32) / 255, y)
+    assert data.integer_pixels is False and data.images.dtype == np.float32
+
+
+def test_a_list_of_arrays(small):
+    x, y, _ = small
+    data = read_training_data(list(x), list(y))
+    assert data.images.shape == (120, 8, 8, 1) and data.integer_pixels
+    np.testing.assert_array_equal(data.images[..., 0], x)
+    np.testing.assert_array_equal(data.labels, y)
+
+
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_mean_and_variance_per_channel_equal_numpys(channels):
+    rng = np.random.default_rng(0)
+    x = rng.normal(loc=[10.0, -3.0, 0.5, 100.0][:channels], scale=[1.0, 4.0, 0.1, 20.0][:channels], size=(40, 9, 11, channels))
+    data = read_training_data(x.astype(np.float32), rng.integers(0, 2, 40))
+    mean, variance = numpy_stats(x.astype(np.float32))
+    assert data.mean.shape == data.variance.shape == (channels,)
+    np.testing.assert_allclose(data.mean, mean, rtol=1e-9)
+    np.testing.assert_allclose(data.variance, variance, rtol=1e-7)
+
+
+def test_stats_of_uint8_images(small):
+    x, y, _ = small
+    data = read_training_data(x, y)
+    mean, variance = numpy_stats(x)
+    np.testing.assert_allclose(data.mean, mean, rtol=1e-12)
+    np.testing.assert_allclose(data.variance, variance, rtol=1e-9)
+
+
+def test_y_is_required_for_arrays(small):
+    x, _, _ = small
+    with pytest.raises(ValueError, match=r"y is missing: expected one label per image of x"):
+        read_training_data(x)
+
+
+# ------------------------------------------------------------------ datasets
+
+
+def make_dataset(x, labels, layout, channel_axis):
+    images = x[..., None] if channel_axis else x
+    dataset = tf.data.Dataset.from_tensor_slices((images, labels))
+    if layout == "batches":
+        dataset = dataset.batch(32)
+    return dataset
+
+
+LAYOUTS = [
+    pytest.param(layout, channel_axis, labels, id=f"{layout}-{'hwc' if channel_axis else 'hw'}-{labels}")
+    for layout in ("elements", "batches")
+    for channel_axis in (False, True)
+    for labels in ("int", "str")
+]
+
+
+@pytest.mark.parametrize("layout, channel_axis, labels", LAYOUTS)
+def test_a_dataset_gives_the_same_labels_and_stats_as_the_arrays(small, layout, channel_axis, labels):
+    x, y, names = small
+    labels = y if labels == "int" else names
+    arrays = read_training_data(x, labels)
+    streamed = read_training_data(make_dataset(x, labels, layout, channel_axis))
+    assert streamed.images is None and streamed.stream is not None
+    assert streamed.image_shape == arrays.image_shape == (8, 8, 1)
+    assert streamed.integer_pixels is True
+    assert len(streamed) == 120
+    np.testing.assert_array_equal(streamed.labels, labels)
+    assert streamed.labels.dtype.kind == labels.dtype.kind
+    np.testing.assert_allclose(streamed.mean, arrays.mean, rtol=1e-12)
+    np.testing.assert_allclose(streamed.variance, arrays.variance, rtol=1e-9)
+
+
+def test_a_dataset_of_one_hot_batches(small):
+    x, y, _ = small
+    one_hot = np.eye(10, dtype=np.float32)[y]
+    data = read_training_data(tf.data.Dataset.from_tensor_slices((x[..., None], one_hot)).batch(16))
+    np.testing.assert_array_equal(data.labels, one_hot)
+
+
+@pytest.mark.parametrize("layout, channel_axis, labels", LAYOUTS)
+def test_image_data_dataset_yields_exactly_the_chosen_samples(small, layout, channel_axis, labels):
+    x, y, names = small
+    labels = y if labels == "int" else names
+    targets = (np.arange(120) * 7 % 13).astype(np.int32)  # encoded targets, unlike the labels
+    chosen = np.sort(np.random.default_rng(1).choice(120, size=37, replace=False))
+    for data in (read_training_data(x, labels), read_training_data(make_dataset(x, labels, layout, channel_axis))):
+        images, got = collect(data.dataset(chosen, targets))
+        assert images.dtype == np.float32 and images.shape == (37, 8, 8, 1)
+        np.testing.assert_array_equal(images[..., 0], x[chosen].astype(np.float32))
+        np.testing.assert_array_equal(got, targets[chosen])
+
+
+def test_in_memory_dataset_keeps_the_order_of_the_indices(small):
+    x, y, _ = small
+    data = read_training_data(x, y)
+    chosen = np.array([5, 3, 99, 0, 3])
+    targets = np.arange(120, dtype=np.float32) / 2
+    images, got = collect(data.dataset(chosen, targets))
+    np.testing.assert_array_equal(images[..., 0], x[chosen])
+    np.testing.assert_array_equal(got, targets[chosen])
+
+
+def test_a_streamed_dataset_can_be_read_twice(small):
+    x, y, _ = small
+    data = read_training_data(make_dataset(x, y, "batches", False))
+    first = collect(data.dataset(np.arange(120), y))
+    second = collect(data.dataset(np.arange(120), y))
+    for a, b in zip(first, second):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_dataset_with_y_is_refused(small):
+    x, y, _ = small
+    with pytest.raises(ValueError, match=r"x is a tf.data.Dataset, which must yield \(image, label\) pairs: y must be None"):
+        read_training_data(make_dataset(x, y, "elements", True), y)
+
+
+def test_a_dataset_without_labels_is_refused(small):
+    x, _, _ = small
+    with pytest.raises(ValueError, match=r"must yield \(image, label\) pairs, got elements"):
+        read_training_data(tf.data.Dataset.from_tensor_slices(x))
+
+
+def test_an_empty_dataset_is_refused(small):
+    x, y, _ = small
+    with pytest.raises(ValueError, match=r"expected at least one image, the dataset is empty"):
+        read_training_data(make_dataset(x, y, "elements", True).take(0))
+
+
+# ------------------------------------------------------------------ read_images
+
+
+@pytest.mark.parametrize("pairs", [False, True])
+@pytest.mark.parametrize("batched", [False, True])
+@pytest.mark.parametrize("channel_axis", [False, True])
+def test_read_images_accepts_datasets(small, pairs, batched, channel_axis):
+    x, y, _ = small
+    images = x[..., None] if channel_axis else x
+    dataset = tf.data.Dataset.from_tensor_slices((images, y) if pairs else images)
+    if batched:
+        dataset = dataset.batch(25)
+    read = read_images(dataset, (8, 8, 1))
+    assert read.dtype == np.float32 and read.shape == (120, 8, 8, 1)
+    np.testing.assert_array_equal(read[..., 0], x.astype(np.float32))
+
+
+def test_read_images_accepts_arrays_and_lists(small):
+    x, _, _ = small
+    for given in (x, x[..., None], list(x), x.astype(np.float64)):
+        read = read_images(given, (8, 8, 1))
+        assert read.dtype == np.float32 and read.shape == (120, 8, 8, 1)
+        np.testing.assert_array_equal(read[..., 0], x)
+
+
+@pytest.mark.parametrize(
+    "images, got",
+    [
+        (np.zeros((3, 16, 16), np.uint8), r"\(16, 16, 1\)"),
+        (np.zeros((3, 8, 8, 3), np.uint8), r"\(8, 8, 3\)"),
+        (np.zeros((3, 8, 9, 1), np.uint8), r"\(8, 9, 1\)"),
+    ],
+)
+def test_read_images_refuses_another_shape_naming_both(images, got):
+    with pytest.raises(ValueError, match=r"expected images of shape \(8, 8, 1\) .*as in fit, got " + got):
+        read_images(images, (8, 8, 1))
+    with pytest.raises(ValueError, match=r"expected images of shape \(8, 8, 1\) .*as in fit, got " + got):
+        read_images(tf.data.Dataset.from_tensor_slices(images).batch(2), (8, 8, 1))
+
+
+# ------------------------------------------------------------------ image folders
+
+
+@pytest.fixture
+def image_folder(tmp_path, small):
+    """Folder ``zero/`` (4 digits and a text file) and ``one/`` (3 digits and a 16x16 one)."""
+    x, y, _ = small
+    zeros, ones = x[y == 0][:4], x[y == 1][:4]
+    root = tmp_path / "images"
+    for label, images in (("zero", zeros), ("one", ones[:3])):
+        (root / label).mkdir(parents=True)
+        for i, image in enumerate(images):
+            (root / label / f"{i}.png").write_bytes(tf.io.encode_png(image[..., None]).numpy())
+    (root / "zero" / "notes.txt").write_text("not an image")
+    big = np.repeat(np.repeat(ones[3], 2, axis=0), 2, axis=1)  # 16x16, each pixel twice
+    (root / "one" / "z_big.PNG").write_bytes(tf.io.encode_png(big[..., None]).numpy())
+    return root, zeros, ones
+
+
+def test_read_image_folder(image_folder):
+    root, zeros, ones = image_folder
+    images, labels = read_image_folder(root)
+    assert images.dtype == np.uint8 and images.shape == (8, 8, 8, 1)
+    # Classes sorted by folder name, files by name; the text file is ignored.
+    assert labels.tolist() == ["one"] * 4 + ["zero"] * 4
+    assert labels.dtype.kind == "U"
+    np.testing.assert_array_equal(images[:3, ..., 0], ones[:3])
+    # The 16x16 image is resized to the first image's 8x8 (2x2 blocks of equal pixels: exact).
+    np.testing.assert_array_equal(images[3, ..., 0], ones[3])
+    np.testing.assert_array_equal(images[4:, ..., 0], zeros)
+
+
+def test_read_training_data_reads_a_folder(image_folder):
+    root, _, _ = image_folder
+    data = read_training_data(str(root))
+    assert data.image_shape == (8, 8, 1) and data.integer_pixels
+    assert data.labels.tolist() == ["one"] * 4 + ["zero"] * 4
+    with pytest.raises(ValueError, match=r"x is an image folder, whose subfolders are the labels: y must be None"):
+        read_training_data(root, ["one"] * 4 + ["zero"] * 4)
+
+
+def test_a_missing_or_empty_folder_is_refused(tmp_path):
+    with pytest.raises(ValueError, match=r"expected an image folder with one subfolder per class, got '.*nowhere'"):
+        read_image_folder(tmp_path / "nowhere")
+    (tmp_path / "empty" / "a").mkdir(parents=True)
+    (tmp_path / "empty" / "a" / "notes.txt").write_text("not an image")
+    with pytest.raises(ValueError, match=r"holds no images: expected one subfolder per class with image files"):
+        read_image_folder(tmp_path / "empty")
+
+
+@pytest.mark.parametrize("labels", ["int", "str"])
+def test_batches_with_drop_remainder_of_images_without_channel_axis(small, labels):
+    # `.batch(n, drop_remainder=True)` gives a static batch size: the batch of
+    # (h, w) images is (n, h, w), the labels (n,). Still batches, not (n, h) images
+    # with w channels.
+    x, y, names = small
+    labels = y if labels == "int" else names
+    dataset = tf.data.Dataset.from_tensor_slices((x, labels)).batch(40, drop_remainder=True)
+    data = read_training_data(dataset)
+    assert data.image_shape == (8, 8, 1) and len(data) == 120
+    np.testing.assert_array_equal(data.labels, labels)

@@ -1,0 +1,125 @@
+"""The project directory: what it was made for is checked before anything is written."""
+
+import os
+
+import pytest
+
+from autoarch import project
+from autoarch.project import IDENTITY_FILE, check_project, read_identity, write_identity
+
+CLASSIFIER = {"task": "classification", "image_shape": [8, 8, 1], "classes": [0, 1, 2]}
+
+
+def snapshot(root):
+    """Every folder and file under ``root``: relative path -> (bytes, mtime)."""
+    found = {}
+    for folder, _, files in os.walk(root):
+        found[os.path.relpath(folder, root) + os.sep] = os.stat(folder).st_mtime_ns
+        for name in files:
+            path = os.path.join(folder, name)
+            with open(path, "rb") as file:
+                found[os.path.relpath(path, root)] = (file.read(), os.stat(path).st_mtime_ns)
+    return found
+
+
+def test_identity_round_trip_creates_the_folder(tmp_path):
+    folder = tmp_path / "a" / "p"
+    assert read_identity(folder) is None
+    write_identity(folder, CLASSIFIER)
+    assert (folder / IDENTITY_FILE).is_file()
+    assert read_identity(folder) == CLASSIFIER
+    other = {"task": "regression", "image_shape": [16, 16, 3], "outputs": 2}
+    write_identity(folder, other)
+    assert read_identity(folder) == other
+    assert os.listdir(folder) == [IDENTITY_FILE]
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_a_missing_folder_is_fine_and_not_created(tmp_path, overwrite):
+    folder = tmp_path / "projects" / "p"
+    assert check_project(folder, CLASSIFIER, overwrite) is None
+    assert not (tmp_path / "projects").exists()
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_an_empty_folder_is_fine(tmp_path, overwrite):
+    folder = tmp_path / "p"
+    folder.mkdir()
+    check_project(folder, CLASSIFIER, overwrite)
+    assert os.listdir(folder) == []
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+@pytest.mark.parametrize("content", ["file", "folder"])
+def test_a_foreign_folder_is_refused_even_with_overwrite(tmp_path, overwrite, content):
+    folder = tmp_path / "p"
+    folder.mkdir()
+    if content == "file":
+        (folder / "notes.txt").write_text("the user's own file")
+    else:
+        (folder / "data").mkdir()
+    before = snapshot(tmp_path)
+    with pytest.raises(ValueError, match=r"is not an autoarch project \(no autoarch\.json\).*neither uses nor deletes"):
+        check_project(folder, CLASSIFIER, overwrite)
+    assert snapshot(tmp_path) == before
+
+
+def test_the_same_identity_is_accepted(tmp_path):
+    folder = tmp_path / "p"
+    write_identity(folder, CLASSIFIER)
+    (folder / "trial_0").mkdir()
+    before = snapshot(tmp_path)
+    check_project(folder, dict(CLASSIFIER), False)
+    assert snapshot(tmp_path) == before
+
+
+def test_a_mismatch_is_refused_and_names_only_the_differing_keys(tmp_path):
+    folder = tmp_path / "p"
+    write_identity(folder, CLASSIFIER)
+    (folder / "oracle.json").write_text("{}")
+    before = snapshot(tmp_path)
+    other = {"task": "classification", "image_shape": [16, 16, 1], "classes": [0, 1]}
+    with pytest.raises(ValueError) as raised:
+        check_project(folder, other, False)
+    message = str(raised.value)
+    assert "image_shape: project has [8, 8, 1], this fit has [16, 16, 1]" in message
+    assert "classes: project has [0, 1, 2], this fit has [0, 1]" in message
+    assert "task:" not in message
+    assert "overwrite=True" in message and "Nothing was changed" in message
+    assert snapshot(tmp_path) == before
+
+
+def test_a_key_only_one_side_has_is_a_difference(tmp_path):
+    folder = tmp_path / "p"
+    write_identity(folder, CLASSIFIER)
+    regression = {"task": "regression", "image_shape": [8, 8, 1], "outputs": 1}
+    with pytest.raises(ValueError) as raised:
+        check_project(folder, regression, False)
+    message = str(raised.value)
+    assert "task: project has 'classification', this fit has 'regression'" in message
+    assert "outputs: project has None, this fit has 1" in message
+    assert "classes: project has [0, 1, 2], this fit has None" in message
+    assert "image_shape" not in message
+
+
+def test_overwrite_allows_a_mismatch_and_writes_nothing(tmp_path):
+    folder = tmp_path / "p"
+    write_identity(folder, CLASSIFIER)
+    (folder / "trial_0").mkdir()
+    before = snapshot(tmp_path)
+    check_project(folder, {"task": "regression", "image_shape": [9, 9, 3], "outputs": 2}, True)
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_a_file_path_is_refused(tmp_path, overwrite):
+    path = tmp_path / "p"
+    path.write_text("not a folder")
+    with pytest.raises(ValueError, match=r"project path '.*/p' is a file, expected a folder"):
+        check_project(os.fspath(path), CLASSIFIER, overwrite)
+    assert path.read_text() == "not a folder"
+
+
+def test_the_final_model_lives_in_the_project():
+    assert project.FINAL_MODEL == os.path.join("final", "model.keras")
+    assert IDENTITY_FILE == "autoarch.json"
