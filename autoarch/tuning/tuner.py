@@ -296,12 +296,22 @@ def _read_result(project_dir, trial_id):
 
 def read_results(oracle, project_dir):
     """One row per trial: id, hyperparameters, genotype, score, parameters, seconds,
-    status, failure reason and the worker that ran it, in start order."""
+    status, failure reason and the worker that ran it, in start order.
+
+    A trial still marked running that no tuner runs (its process was killed, or
+    the time limit ended the search before its retry) is ``"INTERRUPTED"``.
+    """
     rows = []
     for trial_id in oracle.start_order:
         trial = oracle.trials[trial_id]
         result = _read_result(project_dir, trial_id)
-        status = trial.status if trial.status != TrialStatus.RUNNING else result.get("status", "RUNNING")
+        status = trial.status
+        reason = result.get("reason")
+        if status == TrialStatus.RUNNING and not any(
+            t.trial_id == trial_id for t in oracle.ongoing_trials.values()
+        ):
+            status = "INTERRUPTED"
+            reason = "stopped before it finished (killed, or the time limit); a rerun resumes it"
         rows.append(
             {
                 "trial_id": trial_id,
@@ -311,7 +321,7 @@ def read_results(oracle, project_dir):
                 "parameters": result.get("parameters"),
                 "seconds": result.get("seconds"),
                 "status": status,
-                "reason": result.get("reason") if status != TrialStatus.COMPLETED else None,
+                "reason": reason if status != TrialStatus.COMPLETED else None,
                 "worker": result.get("worker"),
             }
         )
