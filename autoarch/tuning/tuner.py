@@ -225,9 +225,8 @@ class DartsTuner(BaseTuner):
             if task.genotype is not None:
                 genotype = task.genotype
             elif previous:
-                genotype = Genotype.from_json(
-                    open(os.path.join(self.get_trial_dir(previous), GENOTYPE_FILE)).read()
-                )
+                with open(os.path.join(self.get_trial_dir(previous), GENOTYPE_FILE)) as file:
+                    genotype = Genotype.from_json(file.read())
             else:
                 genotype, alphas = run_search(task, settings, verbose=stage_verbose)
                 _write_json(os.path.join(directory, ALPHAS_FILE), _alphas_to_json(alphas))
