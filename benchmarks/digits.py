@@ -12,13 +12,9 @@ Run from the repository root::
 """
 
 import argparse
-import json
 import os
-import platform
-import resource
-import sys
-import tempfile
-import time
+
+from estimator_report import fit_and_report
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -40,37 +36,18 @@ def main():
     x = digits.images.astype(np.float32)
     y = digits.target
     x_fit, y_fit, x_test, y_test = x[:1500], y[:1500], x[1500:], y[1500:]
-    with tempfile.TemporaryDirectory() as directory:
-        started = time.perf_counter()
-        clf = autoarch.ImageClassifier(
+    fit_and_report(
+        "digits",
+        lambda directory: autoarch.ImageClassifier(
             max_trials=args.max_trials, tuner=args.tuner, seed=args.seed, directory=directory, verbose=args.verbose
-        )
-        clf.fit(x_fit, y_fit)
-        seconds = time.perf_counter() - started
-        accuracy = clf.score(x_test, y_test)
-    figures = {
-        "benchmark": "digits",
-        "max_trials": args.max_trials,
-        "tuner": args.tuner,
-        "seed": args.seed,
-        "test_accuracy": round(float(accuracy), 4),
-        "fit_seconds": round(seconds, 1),
-        "parameters": int(clf.model_.count_params()),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "trials": [
-            {k: r[k] for k in ("trial_id", "status", "score", "seconds", "parameters", "reason")}
-            for r in clf.results_
-        ],
-        "genotype": str(clf.best_genotype_),
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-        "python": sys.version.split()[0],
-    }
-    print(f"test accuracy {accuracy:.4f}, fit {seconds:.1f} s, peak {figures['peak_rss_mb']} MB")
-    os.makedirs(os.path.join(os.path.dirname(__file__), "results"), exist_ok=True)
-    with open(os.path.join(os.path.dirname(__file__), "results", "digits.json"), "w") as file:
-        json.dump(figures, file, indent=1)
-    print(json.dumps(figures))
-
+        ),
+        x_fit,
+        y_fit,
+        x_test,
+        y_test,
+        {"max_trials": args.max_trials, "tuner": args.tuner, "seed": args.seed},
+        "digits.json",
+    )
 
 if __name__ == "__main__":
     main()

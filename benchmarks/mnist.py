@@ -15,13 +15,9 @@ Run from the repository root::
 
 import argparse
 import gzip
-import json
 import os
-import platform
-import resource
-import sys
-import tempfile
-import time
+
+from estimator_report import fit_and_report
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -50,39 +46,19 @@ def main():
 
     x, y = read_idx(args.data_dir)
     x_fit, y_fit, x_test, y_test = x[:8000], y[:8000], x[8000:], y[8000:]
-    with tempfile.TemporaryDirectory() as directory:
-        started = time.perf_counter()
-        clf = autoarch.ImageClassifier(
-            max_trials=args.max_trials, seed=args.seed, directory=directory, verbose=args.verbose
-        )
-        clf.fit(x_fit, y_fit)
-        seconds = time.perf_counter() - started
-        accuracy = clf.score(x_test, y_test)
-    figures = {
-        "benchmark": "mnist",
-        "max_trials": args.max_trials,
-        "seed": args.seed,
-        "test_accuracy": round(float(accuracy), 4),
-        "fit_seconds": round(seconds, 1),
-        "parameters": int(clf.model_.count_params()),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "trials": [
-            {k: r[k] for k in ("trial_id", "status", "score", "seconds", "parameters", "reason")}
-            for r in clf.results_
-        ],
-        "best_hyperparameters": clf.best_hyperparameters_,
-        "genotype": str(clf.best_genotype_),
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-        "python": sys.version.split()[0],
-    }
-    print(f"test accuracy {accuracy:.4f}, fit {seconds:.1f} s, {figures['parameters']} parameters, "
-          f"peak {figures['peak_rss_mb']} MB")
     suffix = "" if args.max_trials == 1 else f"_trials{args.max_trials}"
-    os.makedirs(os.path.join(here, "results"), exist_ok=True)
-    with open(os.path.join(here, "results", f"mnist{suffix}.json"), "w") as file:
-        json.dump(figures, file, indent=1)
-    print(json.dumps(figures))
-
+    fit_and_report(
+        "mnist",
+        lambda directory: autoarch.ImageClassifier(
+            max_trials=args.max_trials, seed=args.seed, directory=directory, verbose=args.verbose
+        ),
+        x_fit,
+        y_fit,
+        x_test,
+        y_test,
+        {"max_trials": args.max_trials, "seed": args.seed},
+        f"mnist{suffix}.json",
+    )
 
 if __name__ == "__main__":
     main()

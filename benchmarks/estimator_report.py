@@ -1,0 +1,49 @@
+"""Shared by the estimator benchmarks: time one fit, then print and save its figures."""
+
+import json
+import os
+import platform
+import resource
+import sys
+import tempfile
+import time
+
+
+def fit_and_report(name, make_estimator, x_fit, y_fit, x_test, y_test, settings, result_file):
+    """Fit ``make_estimator(directory)`` in a temporary project, score it, print and save.
+
+    Prints one summary line and, last, the figures as JSON, which also go to
+    ``benchmarks/results/<result_file>``. Returns the figures.
+    """
+    with tempfile.TemporaryDirectory() as directory:
+        clf = make_estimator(directory)
+        started = time.perf_counter()
+        clf.fit(x_fit, y_fit)
+        seconds = time.perf_counter() - started
+        accuracy = clf.score(x_test, y_test)
+    figures = {
+        "benchmark": name,
+        **settings,
+        "test_accuracy": round(float(accuracy), 4),
+        "fit_seconds": round(seconds, 1),
+        "parameters": int(clf.model_.count_params()),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "trials": [
+            {k: r[k] for k in ("trial_id", "status", "score", "seconds", "parameters", "reason")}
+            for r in clf.results_
+        ],
+        "best_hyperparameters": clf.best_hyperparameters_,
+        "genotype": str(clf.best_genotype_),
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "python": sys.version.split()[0],
+    }
+    print(
+        f"test accuracy {accuracy:.4f}, fit {seconds:.1f} s, {figures['parameters']} parameters, "
+        f"peak {figures['peak_rss_mb']} MB"
+    )
+    results = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+    os.makedirs(results, exist_ok=True)
+    with open(os.path.join(results, result_file), "w") as file:
+        json.dump(figures, file, indent=1)
+    print(json.dumps(figures))
+    return figures
