@@ -206,10 +206,6 @@ class DartsTuner(BaseTuner):
         if self.task.time_left() <= 0:
             raise _TimeUp()
 
-    def on_trial_begin(self, trial):
-        super().on_trial_begin(trial)
-        self._started = time.monotonic()
-
     def run_trial(self, trial, *args, **kwargs):
         """Search, derive, train and score one trial; returns its holdout metrics."""
         task, started = self.task, time.monotonic()
