@@ -14,23 +14,11 @@ Run from the repository root::
 """
 
 import argparse
-import gzip
 import os
 
 from estimator_report import fit_and_report
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-
-def read_idx(directory):
-    """``(images, labels)`` of the gzipped IDX files in ``directory``."""
-    import numpy as np
-
-    with gzip.open(os.path.join(directory, "t10k-images-idx3-ubyte.gz")) as file:
-        images = np.frombuffer(file.read(), np.uint8, offset=16).reshape(-1, 28, 28)
-    with gzip.open(os.path.join(directory, "t10k-labels-idx1-ubyte.gz")) as file:
-        labels = np.frombuffer(file.read(), np.uint8, offset=8)
-    return images, labels
 
 
 def main():
@@ -43,8 +31,9 @@ def main():
     args = parser.parse_args()
 
     import autoarch
+    from autoarch.idx import read_mnist_folder
 
-    x, y = read_idx(args.data_dir)
+    x, y = read_mnist_folder(args.data_dir)["t10k"]
     x_fit, y_fit, x_test, y_test = x[:8000], y[:8000], x[8000:], y[8000:]
     suffix = "" if args.max_trials == 1 else f"_trials{args.max_trials}"
     fit_and_report(

@@ -6,8 +6,13 @@ search, the derived network trained and scored on a holdout; then the best
 genotype is retrained on all of it), prints the trials, the found genotype and
 the accuracy on the quarter nothing trained on, and leaves the project (trials,
 final model) in ``./autoarch_projects/quickstart``.
+
+Options: ``--max-trials N``, ``--directory DIR`` and ``--search-space JSON``
+(settings of `autoarch.tuning.space.SETTINGS` to fix, e.g. ``'{"cells": 4}'``).
 """
 
+import argparse
+import json
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -43,4 +48,9 @@ def main(max_trials=2, seed=0, directory="autoarch_projects", search_space=None,
 
 
 if __name__ == "__main__":
-    main()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--max-trials", type=int, default=2)
+    parser.add_argument("--directory", default="autoarch_projects", help="where the project folder goes")
+    parser.add_argument("--search-space", type=json.loads, default=None, help="JSON, e.g. '{\"cells\": 4}'")
+    args = parser.parse_args()
+    main(max_trials=args.max_trials, directory=args.directory, search_space=args.search_space)
