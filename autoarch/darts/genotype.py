@@ -321,6 +321,32 @@ class Genotype:
             fig.clear()  # release the artists; no pyplot figure exists to close
         return os.fspath(path)
 
+    def _repr_html_(self):
+        """Return an HTML summary for notebooks: the `summary` line and the cells as an inline PNG.
+
+        Jupyter and IPython call this to display a genotype; the picture is
+        `plot` at 60 dpi, embedded as a base64 ``data:image/png`` ``<img>``.
+
+        Returns:
+            str: The HTML snippet.
+        """
+        import base64
+        import html
+        import io
+
+        fig = self.plot()
+        buffer = io.BytesIO()
+        try:
+            fig.savefig(buffer, format="png", dpi=60)
+        finally:
+            fig.clear()
+        image = base64.b64encode(buffer.getvalue()).decode("ascii")
+        summary = html.escape(self.summary())
+        return (
+            f'<div class="autoarch-genotype"><code>{summary}</code><br>'
+            f'<img src="data:image/png;base64,{image}" alt="{summary}" style="max-width:100%"></div>'
+        )
+
 
 def _unique_keys(pairs):
     keys = [key for key, _ in pairs]
