@@ -81,8 +81,10 @@ def paired_search_dataset(x_train, y_train, x_val, y_val, batch_size=64, seed=No
     must hold at least ``batch_size`` samples.
 
     Args:
-        x_train, y_train: the half that trains the weights.
-        x_val, y_val: the half that trains the architecture.
+        x_train: images of the half that trains the weights.
+        y_train: integer labels of ``x_train``.
+        x_val: images of the half that trains the architecture.
+        y_val: integer labels of ``x_val``.
         batch_size: samples per batch in each half.
         seed: shuffling seed (reshuffled every epoch).
         shuffle: shuffle both halves.

@@ -86,7 +86,8 @@ def batches(
         elements: unbatched ``(float32 image, target)`` elements
             (`autoarch.inputs.ImageData.dataset`).
         batch_size: samples per batch.
-        mean, variance: per-channel statistics to normalise with.
+        mean: per-channel mean to normalise with.
+        variance: per-channel variance to normalise with.
         image_size: ``(height, width)`` to resize to (area interpolation), or None.
         augmentation: an `Augmentation`, or None.
         shuffle: reshuffle every epoch.

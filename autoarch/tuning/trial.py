@@ -41,7 +41,8 @@ class Task:
         targets: one encoded target per sample (class index, or standardised value).
         regression: predict values (MSE) instead of classes.
         num_outputs: classes, or target columns.
-        search_train, search_val: sample indices of the two search halves.
+        search_train: sample indices of the search half that trains the weights.
+        search_val: sample indices of the search half that trains the architecture.
         train: sample indices a trial's network trains on.
         holdout: ``(ImageData, targets, indices)`` that scores a trial.
         primitives: the candidate operations.

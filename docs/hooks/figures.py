@@ -1,0 +1,229 @@
+"""MkDocs hook: the documentation's pictures and generated tables, made by autoarch itself.
+
+Registered under ``hooks:`` in ``mkdocs.yml``. At every build:
+
+- ``on_files`` draws PNG files with the library and adds them to the site as
+  generated files under ``figures/`` (nothing is written into ``docs/``), so
+  pages link to them like any other image and ``mkdocs build --strict`` checks
+  those links:
+
+  - ``figures/darts_v2.png``: the DARTS paper's CIFAR-10 cells
+    (``autoarch.darts.DARTS_V2``), drawn by ``Genotype.plot``;
+  - ``figures/mnist_genotype.png`` and ``figures/digits_genotype.png``: the
+    genotypes the benchmarks found (``benchmarks/results/*.json``);
+  - ``figures/alphas_normal.png`` and ``figures/alphas_reduce.png``: the alpha
+    history of one trial (``docs/data/alphas.json``, a trial's ``alphas.json``),
+    drawn by ``autoarch.plots.plot_alpha_history``;
+  - ``figures/trial_scores.png``: the trials of one fit (``docs/data/results.json``,
+    an estimator's ``results_``), drawn by ``autoarch.plots.plot_trial_scores``.
+
+- ``on_page_markdown`` replaces the marker ``<!-- autoarch:settings-table -->``
+  with the table of the outer search space's defaults, computed by
+  ``autoarch.tuning.space.default_space``.
+
+A picture that cannot be drawn (a missing data file, an import error) is
+logged as a warning, which fails ``mkdocs build --strict``; the page that shows
+it then also reports the missing image.
+
+autoarch (and with it TensorFlow) is imported only inside the drawing
+functions, when the build runs.
+"""
+
+import json
+import logging
+import os
+import re
+import tempfile
+
+from mkdocs.structure.files import File
+
+log = logging.getLogger("mkdocs.hooks.figures")
+
+FIGURES = "figures"
+SETTINGS_MARKER = "<!-- autoarch:settings-table -->"
+
+# The data the examples of the settings table are computed for: MNIST's benchmark.
+TABLE_SAMPLES, TABLE_SHAPE = 8000, (28, 28, 1)
+
+
+def _root(config):
+    return os.path.dirname(os.path.abspath(config["config_file_path"]))
+
+
+def _import_autoarch():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import autoarch
+
+    return autoarch
+
+
+# ----------------------------------------------------------------- genotypes
+
+
+_NODE = re.compile(r"^\s*node\s+\d+\s*<-\s*(\w+)\((\d+)\),\s*(\w+)\((\d+)\)\s*$")
+_CELL = re.compile(r"^(normal|reduce):\s*\(concat\s+([\d,\s]+)\)\s*$")
+
+
+def parse_genotype(text):
+    """A `Genotype` from its JSON or from its ``str()`` text (what the benchmarks store)."""
+    from autoarch import Genotype
+
+    text = text.strip()
+    if text.startswith("{"):
+        return Genotype.from_json(text)
+    fields, cell = {}, None
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        header = _CELL.match(line)
+        if header:
+            cell = header.group(1)
+            fields[cell] = []
+            fields[f"{cell}_concat"] = [int(v) for v in header.group(2).replace(",", " ").split()]
+            continue
+        node = _NODE.match(line)
+        if node is None or cell is None:
+            raise ValueError(f"not a line of a genotype's text form: {line!r}")
+        first_op, first_input, second_op, second_input = node.groups()
+        fields[cell] += [(first_op, int(first_input)), (second_op, int(second_input))]
+    return Genotype.from_dict(fields)
+
+
+def _draw_genotype(genotype, title):
+    def draw(path):
+        return genotype().plot(path, dpi=90, title=title)
+
+    return draw
+
+
+def _darts_v2():
+    return _import_autoarch().darts.DARTS_V2
+
+
+def _benchmark_genotype(config, name):
+    def load():
+        _import_autoarch()
+        path = os.path.join(_root(config), "benchmarks", "results", f"{name}.json")
+        with open(path) as file:
+            return parse_genotype(json.load(file)["genotype"])
+
+    return load
+
+
+# ----------------------------------------------------------------- search pictures
+
+
+def _data_file(config, name):
+    return os.path.join(config["docs_dir"], "data", name)
+
+
+def _draw_alphas(config, cell):
+    def draw(path):
+        _import_autoarch()
+        from autoarch.plots import plot_alpha_history, read_alpha_history
+
+        history = read_alpha_history(_data_file(config, "alphas.json"))
+        return plot_alpha_history(
+            history, path, cell=cell, dpi=90, title=f"{cell} cell: operation weights after each search epoch"
+        )
+
+    return draw
+
+
+def _draw_trial_scores(config):
+    def draw(path):
+        _import_autoarch()
+        from autoarch.plots import plot_trial_scores
+
+        with open(_data_file(config, "results.json")) as file:
+            results = json.load(file)
+        return plot_trial_scores(results, path, dpi=90, title="holdout score of each trial")
+
+    return draw
+
+
+def _figures(config):
+    """``(file name, draw(path), data files it needs)`` of every picture."""
+    return [
+        ("darts_v2.png", _draw_genotype(_darts_v2, "DARTS-V2 (the DARTS paper's CIFAR-10 cells)"), []),
+        (
+            "mnist_genotype.png",
+            _draw_genotype(_benchmark_genotype(config, "mnist"), "found by the MNIST benchmark"),
+            [os.path.join(_root(config), "benchmarks", "results", "mnist.json")],
+        ),
+        (
+            "digits_genotype.png",
+            _draw_genotype(_benchmark_genotype(config, "digits"), "found by the digits benchmark"),
+            [os.path.join(_root(config), "benchmarks", "results", "digits.json")],
+        ),
+        ("alphas_normal.png", _draw_alphas(config, "normal"), [_data_file(config, "alphas.json")]),
+        ("alphas_reduce.png", _draw_alphas(config, "reduce"), [_data_file(config, "alphas.json")]),
+        ("trial_scores.png", _draw_trial_scores(config), [_data_file(config, "results.json")]),
+    ]
+
+
+def on_files(files, config):
+    """Draw every picture and add it to the site as ``figures/<name>``."""
+    with tempfile.TemporaryDirectory(prefix="autoarch-docs-") as scratch:
+        for name, draw, needs in _figures(config):
+            missing = [path for path in needs if not os.path.isfile(path)]
+            if missing:
+                log.warning(
+                    "figures hook: %s is not drawn: missing %s", name, ", ".join(os.path.relpath(p) for p in missing)
+                )
+                continue
+            path = os.path.join(scratch, name)
+            try:
+                draw(path)
+                with open(path, "rb") as file:
+                    content = file.read()
+            except Exception as error:  # any failure is reported, and fails a strict build
+                log.warning("figures hook: %s is not drawn: %s: %s", name, type(error).__name__, error)
+                continue
+            files.append(File.generated(config, f"{FIGURES}/{name}", content=content))
+    return files
+
+
+# ----------------------------------------------------------------- settings table
+
+
+def _describe(spec):
+    """One cell of the settings table: the default, then what else may be tried."""
+    default = f"`{spec.default!r}`"
+    if spec.kind == "fixed":
+        return f"{default} (fixed)"
+    if spec.kind == "boolean":
+        return f"{default}, or `{not spec.default!r}`"
+    if spec.kind == "choice":
+        return f"{default} of " + ", ".join(f"`{v!r}`" for v in spec.values)
+    low, high = spec.values
+    scale = ", log scale" if spec.log else ""
+    return f"{default} in [`{low!r}`, `{high!r}`]{scale}"
+
+
+def settings_table():
+    """The Markdown table of every outer setting: what it sets, CPU and GPU defaults."""
+    _import_autoarch()
+    from autoarch.tuning.space import SETTINGS, default_space
+
+    cpu = default_space(TABLE_SAMPLES, TABLE_SHAPE, gpu=False)
+    gpu = default_space(TABLE_SAMPLES, TABLE_SHAPE, gpu=True)
+    rows = [
+        "| setting | what it sets | CPU | GPU |",
+        "|---|---|---|---|",
+    ]
+    for name, meaning in SETTINGS.items():
+        rows.append(f"| `{name}` | {meaning} | {_describe(cpu[name])} | {_describe(gpu[name])} |")
+    return "\n".join(rows)
+
+
+def on_page_markdown(markdown, page, config, files):
+    """Replace the settings-table marker with the table computed by the library."""
+    if SETTINGS_MARKER not in markdown:
+        return markdown
+    try:
+        table = settings_table()
+    except Exception as error:
+        log.warning("figures hook: the settings table is not generated: %s: %s", type(error).__name__, error)
+        return markdown
+    return markdown.replace(SETTINGS_MARKER, table)
