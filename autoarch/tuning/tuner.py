@@ -93,7 +93,7 @@ def make_oracle(tuner, objective, max_trials, seed=None, max_epochs=None):
         tuner: the name or an oracle.
         objective: a `keras_tuner.Objective`.
         max_trials: trials to run.
-        seed: the oracle's seed.
+        seed: seeds the oracle; None draws a random seed.
         max_epochs: Hyperband's largest training-epoch budget.
 
     Raises:
@@ -103,7 +103,8 @@ def make_oracle(tuner, objective, max_trials, seed=None, max_epochs=None):
         return tuner
     common = {
         "objective": objective,
-        "seed": seed,
+        # keras-tuner's oracles read a seed of 0 as "no seed" (``seed or random...``).
+        "seed": None if seed is None else int(seed) + 1,
         "max_consecutive_failed_trials": max_trials + 1,
     }
     if tuner == "random":
@@ -170,7 +171,9 @@ class DartsTuner(BaseTuner):
     Args:
         oracle: a `keras_tuner.Oracle` (see `make_oracle`).
         space: the outer space (`autoarch.tuning.space`).
-        directory, project_name: where keras-tuner keeps the project.
+        directory: the folder that holds the project folder.
+        project_name: the project folder, ``directory/project_name``, where
+            keras-tuner and autoarch keep the oracle and the trials.
         overwrite: start afresh instead of resuming.
         verbose: 0 silent, 1 progress bars and a line per trial.
     """
