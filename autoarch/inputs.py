@@ -9,6 +9,7 @@ labels are kept in memory for a dataset, so data larger than memory works.
 """
 
 import os
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,7 +17,7 @@ import tensorflow as tf
 
 from autoarch.validation import check_images, check_labels
 
-__all__ = ["ImageData", "read_training_data", "read_images", "read_image_folder"]
+__all__ = ["ImageData", "read_training_data", "read_images", "read_image_folder", "read_image_file"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 """Files an image folder may hold (what ``tf.io.decode_image`` reads)."""
@@ -220,11 +221,18 @@ def read_images(x, image_shape, name="x"):
     return images.astype(np.float32, copy=False)
 
 
-def read_image_folder(path):
+def read_image_folder(path, image_size=None):
     """Read a folder with one subfolder per class into arrays.
 
-    Every image is decoded and resized (bilinear) to the size of the first one;
-    the channel count is the first image's (1, 3 or 4).
+    Every image is decoded (see `read_image_file`) and resized (bilinear) to
+    ``image_size``, by default to the size of the first one; the channel count
+    is the first image's, and the others are converted to it.
+
+    Args:
+        path: the folder; its subfolders (sorted by name) are the classes, and
+            their image files (`IMAGE_EXTENSIONS`, sorted by name) the samples.
+        image_size: ``(height, width)`` every image is resized to; None (the
+            default) keeps the first image's size.
 
     Returns:
         ``(images, labels)``: a uint8 array ``(n, h, w, c)`` and the subfolder
@@ -232,9 +240,12 @@ def read_image_folder(path):
 
     Raises:
         ValueError: the path is not a folder, has no class subfolders, or holds
-            no image files.
+            no image files; a file cannot be decoded as an image; a bad
+            ``image_size``.
     """
     path = os.fspath(path)
+    if image_size is not None:
+        image_size = _check_image_size(image_size)
     if not os.path.isdir(path):
         raise ValueError(f"expected an image folder with one subfolder per class, got {path!r}")
     classes = sorted(e.name for e in os.scandir(path) if e.is_dir() and not e.name.startswith("."))
@@ -249,26 +260,64 @@ def read_image_folder(path):
             f"{path!r} holds no images: expected one subfolder per class with image files "
             f"({', '.join(IMAGE_EXTENSIONS)}) in each"
         )
-    images, size = [], None
-    for file, _ in files:
-        image = tf.io.decode_image(tf.io.read_file(file), expand_animations=False)
-        if size is None:
-            size, channels = image.shape[:2], image.shape[-1]
-        if image.shape[-1] != channels:
-            image = _convert_channels(image, channels)
-        if image.shape[:2] != size:
-            image = tf.cast(tf.round(tf.image.resize(image, size)), tf.uint8)
-        images.append(image.numpy())
+    first = read_image_file(files[0][0], image_size)
+    size, channels = image_size or first.shape[:2], first.shape[-1]
+    images = [first] + [read_image_file(file, size, channels) for file, _ in files[1:]]
     return np.stack(images), np.array([label for _, label in files])
 
 
+def read_image_file(path, image_size=None, channels=None):
+    """Decode one image file into a uint8 array ``(height, width, channels)``.
+
+    Args:
+        path: a PNG, JPEG, BMP or GIF file (of a GIF, the first frame).
+        image_size: ``(height, width)`` to resize to (bilinear); None keeps the
+            file's size.
+        channels: 1 (gray), 2 (gray and alpha), 3 (RGB) or 4 (RGBA) to convert
+            to: colour becomes gray (luma) or gray is repeated, and alpha is
+            dropped or added opaque; None keeps the file's channels.
+
+    Returns:
+        The image as a uint8 numpy array.
+
+    Raises:
+        ValueError: the file cannot be read or decoded as an image, or a bad
+            ``image_size`` or ``channels``.
+    """
+    path = os.fspath(path)
+    if image_size is not None:
+        image_size = _check_image_size(image_size)
+    if channels is not None and channels not in (1, 2, 3, 4):
+        raise ValueError(f"channels must be 1, 2, 3 or 4, got {channels!r}")
+    try:
+        image = tf.io.decode_image(tf.io.read_file(path), expand_animations=False)
+    except tf.errors.OpError as error:
+        # "{{function_node ...}} Unknown image file format. ... [Op:DecodeImage] name: " -> the middle
+        reason = re.sub(r"\{\{.*?\}\}|\[Op:.*", "", error.message, flags=re.S).strip()
+        raise ValueError(f"cannot read {path!r} as an image: {reason}") from None
+    if channels is not None and image.shape[-1] != channels:
+        image = _convert_channels(image, channels)
+    if image_size is not None and tuple(image.shape[:2]) != image_size:
+        image = tf.cast(tf.round(tf.image.resize(image, image_size)), tf.uint8)
+    return image.numpy()
+
+
+def _check_image_size(image_size):
+    size = tuple(image_size) if isinstance(image_size, (tuple, list)) else None
+    if size is None or len(size) != 2 or not all(isinstance(v, (int, np.integer)) and v >= 1 for v in size):
+        raise ValueError(f"image_size must be (height, width), two integers >= 1, got {image_size!r}")
+    return tuple(int(v) for v in size)
+
+
 def _convert_channels(image, channels):
-    if image.shape[-1] == 4:
-        image = image[..., :3]
-    if channels == 1:
-        return tf.image.rgb_to_grayscale(image) if image.shape[-1] == 3 else image
-    if image.shape[-1] == 1:
-        image = tf.image.grayscale_to_rgb(image)
-    if channels == 4:
-        image = tf.concat([image, tf.fill(tf.concat([tf.shape(image)[:2], [1]], 0), tf.constant(255, image.dtype))], -1)
-    return image
+    """``image`` (uint8, 1 to 4 channels) with ``channels`` channels."""
+    has_alpha = image.shape[-1] in (2, 4)
+    color = image[..., :-1] if has_alpha else image
+    if channels in (1, 2) and color.shape[-1] == 3:
+        color = tf.image.rgb_to_grayscale(color)
+    elif channels in (3, 4) and color.shape[-1] == 1:
+        color = tf.image.grayscale_to_rgb(color)
+    if channels in (2, 4):
+        alpha = image[..., -1:] if has_alpha else tf.fill(tf.shape(color[..., :1]), tf.constant(255, color.dtype))
+        color = tf.concat([color, alpha], -1)
+    return color

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from autoarch.inputs import ImageData, read_image_folder, read_images, read_training_data
+from autoarch.inputs import ImageData, read_image_file, read_image_folder, read_images, read_training_data
 
 NAMES = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])
 
@@ -265,6 +265,50 @@ def test_a_missing_or_empty_folder_is_refused(tmp_path):
     (tmp_path / "empty" / "a" / "notes.txt").write_text("not an image")
     with pytest.raises(ValueError, match=r"holds no images: expected one subfolder per class with image files"):
         read_image_folder(tmp_path / "empty")
+
+
+def test_read_image_folder_to_a_given_size(image_folder):
+    root, _, ones = image_folder
+    images, labels = read_image_folder(root, image_size=(16, 16))
+    assert images.shape == (8, 16, 16, 1) and len(labels) == 8
+    # The 16x16 image is kept as it is; the 8x8 ones are resized up.
+    np.testing.assert_array_equal(images[3, ..., 0], np.repeat(np.repeat(ones[3], 2, axis=0), 2, axis=1))
+    assert read_image_folder(root, image_size=[12, 10])[0].shape == (8, 12, 10, 1)
+    for bad in [(8,), (8, 0), "8x8", 8, (8.0, 8)]:
+        with pytest.raises(ValueError, match=r"image_size must be \(height, width\), two integers >= 1"):
+            read_image_folder(root, image_size=bad)
+
+
+def test_read_image_file_converts_channels(tmp_path, small):
+    x, _, _ = small
+    gray = x[0]
+    rgba = np.stack([gray, gray // 2, gray // 4, np.full_like(gray, 7)], axis=-1)
+    (tmp_path / "rgba.png").write_bytes(tf.io.encode_png(rgba).numpy())
+    (tmp_path / "gray_alpha.png").write_bytes(tf.io.encode_png(rgba[..., [0, 3]]).numpy())
+    (tmp_path / "gray.png").write_bytes(tf.io.encode_png(gray[..., None]).numpy())
+    assert read_image_file(tmp_path / "rgba.png").shape == (8, 8, 4)
+    expected_gray = tf.image.rgb_to_grayscale(rgba[..., :3]).numpy()
+    np.testing.assert_array_equal(read_image_file(tmp_path / "rgba.png", channels=1), expected_gray)
+    np.testing.assert_array_equal(read_image_file(tmp_path / "rgba.png", channels=2)[..., 1], rgba[..., 3])
+    np.testing.assert_array_equal(read_image_file(tmp_path / "rgba.png", channels=3), rgba[..., :3])
+    # gray (with or without alpha) is repeated into RGB; a missing alpha is opaque
+    np.testing.assert_array_equal(read_image_file(tmp_path / "gray_alpha.png", channels=3), np.stack([gray] * 3, -1))
+    rgba_from_gray = read_image_file(tmp_path / "gray.png", channels=4)
+    np.testing.assert_array_equal(rgba_from_gray, np.stack([gray, gray, gray, np.full_like(gray, 255)], -1))
+    assert read_image_file(tmp_path / "gray.png", image_size=(4, 6), channels=3).shape == (4, 6, 3)
+    with pytest.raises(ValueError, match=r"channels must be 1, 2, 3 or 4, got 5"):
+        read_image_file(tmp_path / "gray.png", channels=5)
+
+
+def test_an_unreadable_image_is_named(tmp_path, image_folder):
+    root, _, _ = image_folder
+    (root / "zero" / "broken.png").write_bytes(b"not a png")
+    # TensorFlow's "{{function_node ...}}" prefix and "[Op:DecodeImage]" suffix are left out
+    unknown_format = r"cannot read '.*broken\.png' as an image: Unknown image file format\.[^\[{]*$"
+    with pytest.raises(ValueError, match=unknown_format):
+        read_image_folder(root)
+    with pytest.raises(ValueError, match=r"cannot read '.*nowhere\.png' as an image"):
+        read_image_file(tmp_path / "nowhere.png")
 
 
 @pytest.mark.parametrize("labels", ["int", "str"])

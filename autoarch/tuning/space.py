@@ -41,7 +41,7 @@ SETTINGS = {
     "arch_learning_rate": "Adam learning rate of the architecture weights",
     "second_order": "unrolled (second-order) architecture gradient",
     "partial_channels": "PC-DARTS's K: 1 in K channels goes through the operations",
-    "search_image_size": "largest image side during the search (smaller images are resized)",
+    "search_image_size": "largest image side during the search (larger images are shrunk to it)",
     "search_samples": "most images in each search half",
     "network_channels": "channels of the trained network's first cells",
     "network_cells": "cells of the trained network",
