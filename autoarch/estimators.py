@@ -28,8 +28,9 @@ from autoarch.inputs import read_images, read_training_data
 from autoarch.labels import LabelEncoding
 from autoarch.runtime import configure_cpu_threads
 from autoarch.validation import check_labels
+from autoarch.tuning import distributed
 from autoarch.tuning import space as space_module
-from autoarch.tuning.tuner import TUNERS, WEIGHTS_FILE, DartsTuner, make_oracle, read_results
+from autoarch.tuning.tuner import TUNERS, WEIGHTS_FILE, DartsTuner, make_oracle
 from autoarch.tuning.trial import Task, make_network, train_network
 
 __all__ = ["ImageClassifier", "ImageRegressor", "load"]
@@ -154,6 +155,14 @@ class _ImageEstimator(BaseEstimator):
     def fit(self, x, y=None, validation_split=0.2, validation_data=None, callbacks=None):
         """Search architectures and hyperparameters, then train the final model.
 
+        With keras-tuner's ``KERASTUNER_*`` environment variables set, this
+        process is the chief or a worker of a distributed search: the chief
+        serves the oracle, workers run the trials, and only one process (the
+        chief, or the one ``AUTOARCH_FINAL_FIT`` names) makes the final model.
+        The others get ``results_`` and ``project_dir_`` but no model: their
+        ``predict`` raises `NotFittedError` and says where the model is (see
+        the "Scaling out" guide).
+
         Args:
             x: images: a numpy array ``(n, h, w)`` or ``(n, h, w, c)`` (uint8 or
                 float, any size from 8x8, 1 to 4 channels), a list of arrays, a
@@ -177,6 +186,7 @@ class _ImageEstimator(BaseEstimator):
         """
         started = time.monotonic()
         objective = self._check_params()
+        role = distributed.role()  # chief, worker or None, from keras-tuner's environment variables
         if not (isinstance(validation_split, (int, float)) and 0 < validation_split <= 0.5) and validation_data is None:
             raise ValueError(f"validation_split must be in (0, 0.5], got {validation_split!r}")
         primitives = validate_primitives((self.search_space or {}).get("primitives", PRIMITIVES))
@@ -199,7 +209,10 @@ class _ImageEstimator(BaseEstimator):
         )
         identity = self._identity(data)
         project_dir = self._project_dir()
-        project.check_project(project_dir, identity, self.overwrite)
+        if role == "worker":  # waits for the chief's project; a worker never writes or deletes it
+            distributed.join_project(project_dir, identity)
+        else:
+            project.check_project(project_dir, identity, self.overwrite)
 
         # Nothing was written before this line.
         configure_cpu_threads()
@@ -207,7 +220,8 @@ class _ImageEstimator(BaseEstimator):
             keras.utils.set_random_seed(self.seed)
         with _output(self.verbose):
             tuner = self._make_tuner(space, objective, project_dir)
-            project.write_identity(project_dir, identity)
+            if role != "worker":
+                project.write_identity(project_dir, identity)
             search_train, search_val, holdout = splits
             if holdout_data is None:
                 holdout_data, holdout_targets = data, targets
@@ -230,9 +244,15 @@ class _ImageEstimator(BaseEstimator):
                 genotype=None if self.genotype is None else self._fixed_genotype(),
             )
             tuner.search(task)
-            self.results_ = read_results(tuner.oracle, tuner.project_dir)
-            best = self._best_trial(tuner)
-            self._final_fit(tuner, task, best, space, project_dir)
+            self.results_ = tuner.results()
+            self.project_dir_ = project_dir
+            self._final_fit_elsewhere = not distributed.does_final_fit()
+            if self._final_fit_elsewhere:
+                self.__dict__.pop("model_", None)
+                log.info("search over: %r makes the final model", distributed.final_fit_owner())
+            else:
+                best = self._best_trial(tuner)
+                self._final_fit(tuner, task, best, space, project_dir)
         self.fit_seconds_ = time.monotonic() - started
         return self
 
@@ -332,6 +352,8 @@ class _ImageEstimator(BaseEstimator):
     # ------------------------------------------------------------ using the model
 
     def _check_fitted(self):
+        if not hasattr(self, "model_") and getattr(self, "_final_fit_elsewhere", False):
+            raise NotFittedError(distributed.not_fitted_message(type(self).__name__, self.project_dir_))
         if not hasattr(self, "model_"):
             raise NotFittedError(
                 f"this {type(self).__name__} is not fitted yet: call fit before using it"

@@ -10,7 +10,7 @@ deleted.
 import json
 import os
 
-__all__ = ["IDENTITY_FILE", "FINAL_MODEL", "check_project", "write_identity", "read_identity"]
+__all__ = ["IDENTITY_FILE", "FINAL_MODEL", "check_project", "write_identity", "read_identity", "differences"]
 
 IDENTITY_FILE = "autoarch.json"
 FINAL_MODEL = os.path.join("final", "model.keras")
@@ -23,6 +23,14 @@ def read_identity(project_dir):
         return None
     with open(path) as file:
         return json.load(file)
+
+
+def differences(stored, identity):
+    """How a project's stored identity differs from this fit's, as one line ("" when they match)."""
+    different = sorted(key for key in set(stored) | set(identity) if stored.get(key) != identity.get(key))
+    return "; ".join(
+        f"{key}: project has {stored.get(key)!r}, this fit has {identity.get(key)!r}" for key in different
+    )
 
 
 def check_project(project_dir, identity, overwrite):
@@ -56,12 +64,8 @@ def check_project(project_dir, identity, overwrite):
         return
     if overwrite:
         return
-    different = sorted(key for key in set(stored) | set(identity) if stored.get(key) != identity.get(key))
-    if different:
-        details = "; ".join(
-            f"{key}: project has {stored.get(key)!r}, this fit has {identity.get(key)!r}"
-            for key in different
-        )
+    details = differences(stored, identity)
+    if details:
         raise ValueError(
             f"the project {project_dir!r} was made for other data ({details}). Nothing was "
             "changed: pass overwrite=True to replace it, or choose another project_name"

@@ -5,7 +5,9 @@ tuned defaults, not a random draw), then explores. `DartsTuner` is a
 `keras_tuner` `BaseTuner`: keras-tuner persists the oracle and every trial
 under ``directory/project_name``, resumes a stopped search and requeues a trial
 that was killed; the tuner adds per trial its genotype, network weights, alpha
-history and a ``result.json`` with timing, size, status and failure reason.
+history and a ``result.json`` with timing, size, status, failure reason and the
+worker that ran it. Under keras-tuner's chief/worker mode the chief serves the
+oracle and the workers run the trials (`autoarch.tuning.distributed`).
 """
 
 import json
@@ -23,6 +25,7 @@ from keras_tuner.src.engine.base_tuner import BaseTuner
 from keras_tuner.src.engine.trial import TrialStatus
 
 from autoarch.darts import Genotype
+from autoarch.tuning import distributed
 from autoarch.tuning import space as space_module
 from autoarch.tuning.evolution import RegularizedEvolutionOracle
 from autoarch.tuning.trial import evaluate_network, make_network, run_search, train_network
@@ -87,7 +90,9 @@ def make_oracle(tuner, objective, max_trials, seed=None, max_epochs=None):
     """The oracle for ``tuner`` (a name of `TUNERS`, or a `keras_tuner.Oracle`, used as is).
 
     Failed trials never stop the search early: the limit of consecutive failures
-    is the trial count.
+    is the trial count. A trial whose worker was lost (distributed search) is
+    retried once by another worker (``max_retries_per_trial=1``); failed trials
+    are never retried.
 
     Args:
         tuner: the name or an oracle.
@@ -106,6 +111,8 @@ def make_oracle(tuner, objective, max_trials, seed=None, max_epochs=None):
         # keras-tuner's oracles read a seed of 0 as "no seed" (``seed or random...``).
         "seed": None if seed is None else int(seed) + 1,
         "max_consecutive_failed_trials": max_trials + 1,
+        # Only a trial ended as INVALID is retried: in autoarch, one whose worker was lost.
+        "max_retries_per_trial": 1,
     }
     if tuner == "random":
         return RandomOracle(max_trials=max_trials, **common)
@@ -174,7 +181,8 @@ class DartsTuner(BaseTuner):
         directory: the folder that holds the project folder.
         project_name: the project folder, ``directory/project_name``, where
             keras-tuner and autoarch keep the oracle and the trials.
-        overwrite: start afresh instead of resuming.
+        overwrite: start afresh instead of resuming (ignored on a worker of a
+            distributed search: only the chief may delete the project).
         verbose: 0 silent, 1 progress bars and a line per trial.
     """
 
@@ -182,32 +190,71 @@ class DartsTuner(BaseTuner):
         self.space = space
         self.verbose = verbose
         self.task = None
+        self._local_oracle = oracle  # a worker's keras-tuner swaps it for a gRPC client
+        self._heartbeat = None
+        self._waiting = False
         super().__init__(
             oracle,
             hypermodel=_SpaceModel(space),
             directory=directory,
             project_name=project_name,
-            overwrite=overwrite,
+            overwrite=bool(overwrite) and distributed.role() != "worker",
         )
 
     def search(self, task):
-        """Run trials on ``task`` until the oracle stops, or its deadline passes."""
+        """Run trials on ``task`` until the oracle stops, or its deadline passes.
+
+        The chief of a distributed search runs no trial: it serves the oracle
+        until the workers are done (`autoarch.tuning.distributed.serve`).
+        """
         self.task = task
         self.oracle.verbose = 0
         # keras-tuner prints every failed trial's traceback while DEBUG is on;
         # autoarch records the reason and reports it in one line instead.
         debug, keras_tuner_config.DEBUG = keras_tuner_config.DEBUG, False
         try:
-            super().search()
+            if distributed.role() == "chief":
+                self.save()
+                distributed.serve(self.oracle, deadline=task.deadline, on_trial_end=self._report)
+            else:
+                super().search()
         except _TimeUp:
             log.info("time limit reached: no new trial starts")
             self.on_search_end()
         finally:
+            self._stop_heartbeat()
             keras_tuner_config.DEBUG = debug
 
+    def results(self):
+        """One row per trial of the whole search, as `read_results` gives them.
+
+        On a worker of a distributed search, this first waits until the chief
+        has stopped serving (every trial has ended), then reads the search
+        from the project folder; the tuner's oracle is then that local copy.
+        """
+        if distributed.role() == "worker":
+            distributed.wait_for_chief_end()
+            self.oracle = self._local_oracle
+            self.oracle.reload()
+        return read_results(self.oracle, self.project_dir)
+
     def pre_create_trial(self):
+        if self._waiting:  # the oracle said "wait" (IDLE): do not ask again at once
+            time.sleep(distributed.IDLE_SECONDS)
+        self._waiting = True
         if self.task.time_left() <= 0:
             raise _TimeUp()
+
+    def on_trial_begin(self, trial):
+        self._waiting = False
+        super().on_trial_begin(trial)
+        if distributed.role() == "worker":
+            self._heartbeat = distributed.Heartbeat(trial.trial_id).start()
+
+    def _stop_heartbeat(self):
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
+            self._heartbeat = None
 
     def run_trial(self, trial, *args, **kwargs):
         """Search, derive, train and score one trial; returns its holdout metrics."""
@@ -246,7 +293,8 @@ class DartsTuner(BaseTuner):
                 initial_epoch=int(settings.get("tuner/initial_epoch", 0)),
                 verbose=stage_verbose,
             )
-            metrics = evaluate_network(task, network)
+            # Plain Python floats: keras-tuner sends them over gRPC as map<string, double>.
+            metrics = {str(name): float(value) for name, value in evaluate_network(task, network).items()}
             if not all(math.isfinite(v) for v in metrics.values()):
                 raise FailedTrialError(f"diverged: holdout metrics are not finite: {metrics}")
             network.save_weights(os.path.join(directory, WEIGHTS_FILE))
@@ -263,21 +311,30 @@ class DartsTuner(BaseTuner):
             _write_json(os.path.join(directory, RESULT_FILE), record)
 
     def on_trial_end(self, trial):
+        self._stop_heartbeat()
         super().on_trial_end(trial)
+        self._report(trial.trial_id, trial.message)
+
+    def _report(self, trial_id, message=None):
+        """Log one line on an ended trial (the chief logs the lines of every worker)."""
         if not self.verbose:
             return
-        result = _read_result(self.project_dir, trial.trial_id)
+        result = _read_result(self.project_dir, trial_id)
         genotype = result.get("genotype")
         genotype = short_genotype(Genotype.from_json(genotype)) if genotype else "-"
-        done = len(self.oracle.end_order)
-        total = self.oracle.max_trials or "?"
-        if result.get("status") == "COMPLETED":
-            score = self.oracle.objective.name + f"={self.oracle.get_trial(trial.trial_id).score:.4f}"
+        if isinstance(self.oracle, keras_tuner.Oracle):
+            where = f"{len(self.oracle.end_order)}/{self.oracle.max_trials or '?'}"
+        else:  # a worker: the chief keeps the count
+            where = f"id {trial_id}"
+        if distributed.role() is not None:
+            where += f" [{result.get('worker', '?')}]"
+        name = self.oracle.objective.name
+        value = result.get("metrics", {}).get(name)
+        if result.get("status") == "COMPLETED" and value is not None:
+            score = f"{name}={value:.4f}"
         else:
-            score = f"failed: {result.get('reason', trial.message)}"
-        log.info(
-            "trial %s/%s %s %s %.1fs", done, total, genotype, score, result.get("seconds", 0.0)
-        )
+            score = f"failed: {result.get('reason', message)}"
+        log.info("trial %s %s %s %.1fs", where, genotype, score, result.get("seconds", 0.0))
 
 
 def _alphas_to_json(history):
@@ -297,7 +354,10 @@ def read_results(oracle, project_dir):
     status, failure reason and the worker that ran it, in start order.
 
     A trial still marked running that no tuner runs (its process was killed, or
-    the time limit ended the search before its retry) is ``"INTERRUPTED"``.
+    the time limit ended the search before its retry) is ``"INTERRUPTED"``, and
+    so is one whose worker was lost and that waits for a retry. ``worker`` is
+    the ``KERASTUNER_TUNER_ID`` of the process that ran the trial last
+    (``"tuner0"`` without distribution).
     """
     rows = []
     for trial_id in oracle.start_order:
@@ -305,11 +365,13 @@ def read_results(oracle, project_dir):
         result = _read_result(project_dir, trial_id)
         status = trial.status
         reason = result.get("reason")
-        if status == TrialStatus.RUNNING and not any(
+        if status in (TrialStatus.RUNNING, TrialStatus.INVALID) and not any(
             t.trial_id == trial_id for t in oracle.ongoing_trials.values()
         ):
             status = "INTERRUPTED"
             reason = "stopped before it finished (killed, or the time limit); a rerun resumes it"
+        elif status == TrialStatus.FAILED and not reason:
+            reason = trial.message  # set by the chief when the trial lost its worker too often
         rows.append(
             {
                 "trial_id": trial_id,
