@@ -262,6 +262,7 @@ def _import_autoarch():
     import autoarch
     import autoarch.export
     import autoarch.inputs
+    import autoarch.tuning.distributed
 
     return autoarch
 
@@ -308,6 +309,9 @@ def _fit(args):
         verbose=args.verbose,
     )
     classifier.fit(images, labels, validation_split=args.validation_split)  # validates before writing
+    if not hasattr(classifier, "model_"):  # a distributed worker: another process makes the model
+        print(f"search over; the final model is made by {autoarch.tuning.distributed.final_fit_owner()!r}")
+        return _EXIT_OK
     exported = classifier.export(export[0], format=export[1], overwrite=args.overwrite) if export else None
     _print_fit_summary(classifier, exported, export[1] if export else None)
     return _EXIT_OK
