@@ -32,7 +32,7 @@ import numpy as np
 
 from autoarch.darts.primitives import PRIMITIVES, validate_primitives
 
-__all__ = ["plot_alpha_history", "plot_trial_scores", "read_alpha_history", "trial_alpha_history"]
+__all__ = ["plot_alpha_history", "plot_trial_scores", "read_alpha_history", "trial_alpha_history", "figure_or_png"]
 
 ALPHAS_FILE = "alphas.json"  # the name autoarch.tuning.tuner writes per trial
 _CELLS = ("normal", "reduce")
@@ -260,8 +260,14 @@ def _operation_names(width, primitives):
     return names
 
 
-def _finish(fig, path, dpi):
-    """Return ``fig``, or save it as a PNG at ``path``, clear it and return the path."""
+def figure_or_png(fig, path, dpi):
+    """Return ``fig`` when ``path`` is None; otherwise save it as a PNG at ``path``.
+
+    Parent folders are created, and the figure is cleared after saving.
+
+    Returns:
+        matplotlib.figure.Figure | str: the figure, or the path written.
+    """
     if path is None:
         return fig
     path = pathlib.Path(path)
@@ -382,7 +388,7 @@ def plot_alpha_history(history, path=None, *, cell="normal", primitives=None, ti
         title = f"{cell} cell: operation weights per edge"
     if title:
         fig.suptitle(title)
-    return _finish(fig, path, dpi)
+    return figure_or_png(fig, path, dpi)
 
 
 # --------------------------------------------------------------------------- trials
@@ -498,4 +504,4 @@ def plot_trial_scores(results, path=None, *, title=None, dpi=100):
         title = f"Trial scores ({len(done)} completed, {len(rows) - len(done)} failed or interrupted)"
     if title:
         ax.set_title(title)
-    return _finish(fig, path, dpi)
+    return figure_or_png(fig, path, dpi)

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import pathlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -311,15 +309,9 @@ class Genotype:
             _draw_cell(ax, getattr(self, cell), getattr(self, f"{cell}_concat"), f"{cell} cell")
         if title is not None:
             fig.suptitle(title)
-        if path is None:
-            return fig
-        path = pathlib.Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fig.savefig(path, format="png", dpi=dpi)
-        finally:
-            fig.clear()  # release the artists; no pyplot figure exists to close
-        return os.fspath(path)
+        from autoarch.plots import figure_or_png  # autoarch.plots imports this package
+
+        return figure_or_png(fig, path, dpi)
 
     def _repr_html_(self):
         """Return an HTML summary for notebooks: the `summary` line and the cells as an inline PNG.
