@@ -26,12 +26,12 @@ from autoarch.data import search_splits
 from autoarch.export import EXPORT_FORMATS, export_keras, export_model, read_keras_metadata
 from autoarch.inputs import read_images, read_training_data
 from autoarch.labels import LabelEncoding
-from autoarch.runtime import configure_cpu_threads
+from autoarch.runtime import configure_cpu_threads, device_strategy, resolve_devices
 from autoarch.validation import check_labels
 from autoarch.tuning import distributed
 from autoarch.tuning import space as space_module
 from autoarch.tuning.tuner import TUNERS, WEIGHTS_FILE, DartsTuner, make_oracle
-from autoarch.tuning.trial import Task, make_network, train_network
+from autoarch.tuning.trial import Task, make_network, plain_network, train_network
 
 __all__ = ["ImageClassifier", "ImageRegressor", "load"]
 
@@ -82,6 +82,7 @@ class _ImageEstimator(BaseEstimator):
         refit=True,
         allow_flips=False,
         genotype=None,
+        devices=None,
     ):
         self.max_trials = max_trials
         self.tuner = tuner
@@ -97,6 +98,7 @@ class _ImageEstimator(BaseEstimator):
         self.refit = refit
         self.allow_flips = allow_flips
         self.genotype = genotype
+        self.devices = devices
 
     # ------------------------------------------------------------ checking
 
@@ -127,6 +129,7 @@ class _ImageEstimator(BaseEstimator):
             raise ValueError(f"verbose must be 0, 1 or 2, got {self.verbose!r}")
         if self.genotype is not None:
             self._fixed_genotype()
+        resolve_devices(self.devices)
         return objective
 
     def _objective(self):
@@ -242,6 +245,7 @@ class _ImageEstimator(BaseEstimator):
                 callbacks=list(callbacks or []),
                 max_model_size=self.max_model_size,
                 genotype=None if self.genotype is None else self._fixed_genotype(),
+                strategy=device_strategy(self.devices),
             )
             tuner.search(task)
             self.results_ = tuner.results()
@@ -299,6 +303,7 @@ class _ImageEstimator(BaseEstimator):
             if self.refit:
                 log.info("too little time left for a final fit: keeping the best trial's network")
             network.load_weights(os.path.join(trial_dir, WEIGHTS_FILE))
+        network = plain_network(task, genotype, settings, network)  # exported without the strategy
         self.best_genotype_ = genotype
         self.best_hyperparameters_ = {k: v for k, v in best.hyperparameters.values.items()}
         self.model_ = self._wrap(network, task.data)
@@ -471,6 +476,13 @@ class ImageClassifier(ClassifierMixin, _ImageEstimator):
             trial's network).
         allow_flips: left-right flips keep the label, so augmentation may flip.
         genotype: a fixed `Genotype` (or its JSON) to train instead of searching.
+        devices: the devices each trial trains on, under
+            ``tf.distribute.MirroredStrategy`` (every batch split across them,
+            batch norm synchronized): None (default) or 1 for TensorFlow's
+            default device, an integer ``n`` for the first ``n`` GPUs (with no
+            GPU, the first ``n`` logical CPU devices), or a list of names such
+            as ``["/gpu:0", "/gpu:1"]``. Checked before any work; the
+            exported model does not depend on it.
 
     Attributes:
         classes_: the classes, in the order of ``predict_proba``'s columns.

@@ -1,9 +1,9 @@
-"""Process-wide TensorFlow settings that make the search faster on CPU."""
+"""Process-wide TensorFlow settings: CPU threads, and the devices a trial trains on."""
 
 import logging
 import os
 
-__all__ = ["configure_cpu_threads"]
+__all__ = ["configure_cpu_threads", "resolve_devices", "device_strategy"]
 
 logger = logging.getLogger(__name__)
 
@@ -39,3 +39,119 @@ def configure_cpu_threads(inter_op_threads=None):
         logger.debug("TensorFlow already started: CPU threading left as it is")
         return False
     return True
+
+
+def _logical_count(kind):
+    """Logical devices of ``kind`` ("CPU" or "GPU"), read without starting TensorFlow."""
+    import tensorflow as tf
+
+    return sum(
+        len(tf.config.get_logical_device_configuration(device) or [None])
+        for device in tf.config.list_physical_devices(kind)
+    )
+
+
+def _visible_devices():
+    """``(kind, count)``: the GPUs when any is visible, else the CPU's logical devices."""
+    gpus = _logical_count("GPU")
+    return ("GPU", gpus) if gpus else ("CPU", _logical_count("CPU"))
+
+
+def resolve_devices(devices):
+    """Check a ``devices`` argument and return the device names it means.
+
+    Args:
+        devices: None (TensorFlow's default device), an integer ``n >= 1`` (the
+            first ``n`` GPUs, or with no GPU the first ``n`` logical CPU devices),
+            or a non-empty list of distinct device names such as
+            ``["/gpu:0", "/gpu:1"]``.
+
+    Returns:
+        None for one default device (``None`` or ``1``), else the list of
+        canonical device names (``"/device:GPU:0"``, ...).
+
+    Raises:
+        ValueError: ``devices`` has the wrong type, or asks for devices that are
+            not there (the message says how many there are). TensorFlow is not
+            started, so logical devices can still be configured afterwards.
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    if devices is None:
+        return None
+    kind, available = _visible_devices()
+    if isinstance(devices, (int, np.integer)) and not isinstance(devices, bool):
+        count = int(devices)
+        if count < 1:
+            raise ValueError(f"devices must be >= 1, got {devices!r}")
+        if count == 1:
+            return None
+        if count > available:
+            hint = (
+                "; with no GPU, split the CPU first: tf.config.set_logical_device_configuration("
+                "tf.config.list_physical_devices('CPU')[0], [tf.config.LogicalDeviceConfiguration()] * n) "
+                "before TensorFlow starts"
+                if kind == "CPU"
+                else ""
+            )
+            raise ValueError(
+                f"devices={count} asks for {count} devices, but {available} {kind} "
+                f"device(s) are visible{hint}"
+            )
+        return [f"/device:{kind}:{i}" for i in range(count)]
+    if not isinstance(devices, (list, tuple)) or not devices or not all(isinstance(d, str) for d in devices):
+        raise ValueError(
+            "devices must be None, an integer >= 1 or a non-empty list of device names "
+            f"like ['/gpu:0', '/gpu:1'], got {devices!r}"
+        )
+    names = []
+    for name in devices:
+        try:
+            spec = tf.DeviceSpec.from_string(name)
+        except ValueError:
+            spec = None
+        if spec is None or spec.device_type is None or spec.device_index is None:
+            raise ValueError(f"devices: expected names like '/gpu:0' or '/cpu:1', got {name!r}")
+        device_type = spec.device_type.upper()
+        if device_type not in ("CPU", "GPU"):
+            raise ValueError(f"devices: only CPU and GPU devices are supported, got {name!r}")
+        count = _logical_count(device_type)
+        if spec.device_index >= count:
+            raise ValueError(f"devices: {name!r} is not there: {count} {device_type} device(s) are visible")
+        names.append(f"/device:{device_type}:{spec.device_index}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"devices must not repeat a device, got {list(devices)!r}")
+    return names
+
+
+_STRATEGIES = {}
+
+
+def device_strategy(devices):
+    """The ``tf.distribute.MirroredStrategy`` over ``devices``, or None for one device.
+
+    Args:
+        devices: as for `resolve_devices`.
+
+    Returns:
+        None when ``devices`` means the default device, else a
+        ``MirroredStrategy``. One strategy is made per device list and process
+        and then reused: TensorFlow's collective all-reduce numbers its
+        operations per strategy, so two strategies using collectives in one
+        process would collide. A strategy over a device list other than the
+        first one uses ``ReductionToOneDevice`` (no collectives) for that reason.
+
+    Raises:
+        ValueError: as `resolve_devices`.
+    """
+    import tensorflow as tf
+
+    names = resolve_devices(devices)
+    if names is None:
+        return None
+    key = tuple(names)
+    if key not in _STRATEGIES:
+        options = {} if not _STRATEGIES else {"cross_device_ops": tf.distribute.ReductionToOneDevice()}
+        _STRATEGIES[key] = tf.distribute.MirroredStrategy(names, **options)
+    return _STRATEGIES[key]

@@ -13,13 +13,39 @@ returns ``grad_alpha L_val(w') - lr * H`` where ``H`` is the finite-difference
 Hessian-vector product ``(grad_alpha L_train(w + eps v) - grad_alpha L_train(w - eps
 v)) / (2 eps)``, ``v = grad_w' L_val(w')`` and ``eps = r / ||v||`` (``r = 0.01`` in DARTS). The weights are
 copied before and assigned back afterwards, so they are restored bit for bit.
+
+Several devices (a ``tf.distribute`` strategy with more than one replica, such as
+``MirroredStrategy``): each replica gets a slice of the batch. Its loss is its
+share of the global mean, ``sum of its samples' losses / samples on all
+replicas``, so the gradients summed over the replicas are those of the whole
+batch, for slices of any size. Every gradient is summed across the replicas
+*before* it is used (global-norm clipping, coupled decay, the virtual step, the
+finite-difference step size), so every replica holds the same values and the
+mirrored variables stay equal. Keras's TensorFlow optimizers sum the gradients
+they are given over the replicas once more, so each replica hands them
+``1 / replicas`` of the already summed gradient. The virtual step of second order
+assigns each replica's own copy of the weights (mirrored variables without
+aggregation update locally in a replica). Reported losses are the global means.
+MirroredStrategy cannot synchronize inside ``tf.cond``, so on several replicas
+the architecture warm-up is a Python switch read when the step is traced, and
+the step is traced again when the warm-up ends.
 """
 
 import keras
 import tensorflow as tf
 from keras import ops
 
-__all__ = ["architecture_gradients", "architecture_step", "weight_step", "cross_entropy", "mean_squared_error", "flag"]
+__all__ = [
+    "architecture_gradients",
+    "architecture_step",
+    "weight_step",
+    "cross_entropy",
+    "mean_squared_error",
+    "flag",
+    "replica_context",
+    "global_loss",
+    "check_optimizers",
+]
 
 
 def flag(value):
@@ -44,9 +70,96 @@ def mean_squared_error(targets, outputs):
     return ops.mean(ops.square(outputs - targets))
 
 
-def _loss_and_logits(model, x, y):
+def replica_context():
+    """The replica context of a step that runs on several replicas, else None.
+
+    None on one device (no strategy, or a strategy of one replica) and in a
+    cross-replica context.
+    """
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return None
+    return context
+
+
+def _sum_over_replicas(context, tensors):
+    """``tensors`` summed over the replicas (unchanged on one device)."""
+    if context is None:
+        return list(tensors)
+    return list(context.all_reduce(tf.distribute.ReduceOp.SUM, list(tensors)))
+
+
+def _global_count(context, x):
+    """Samples of this batch on all replicas (None on one device)."""
+    if context is None:
+        return None
+    local = ops.cast(ops.shape(x)[0], "float32")
+    return context.all_reduce(tf.distribute.ReduceOp.SUM, local)
+
+
+def _loss_and_logits(model, x, y, total=None):
+    """The loss to differentiate, and the logits.
+
+    One device (``total`` None): the mean loss of the batch. Several replicas:
+    this replica's share of the global mean, its samples' losses summed and
+    divided by ``total``, the samples on all replicas.
+    """
     logits = model(x, training=True)
-    return model.search_loss(y, logits), logits
+    if total is None:
+        return model.search_loss(y, logits), logits
+    losses = ops.cast(model.sample_losses(y, logits), "float32")
+    return ops.sum(losses) / total, logits
+
+
+def global_loss(model, y, logits):
+    """The mean search loss of ``logits`` over the whole batch, on all replicas.
+
+    On one device this is ``model.search_loss(y, logits)``; inside a step on
+    several replicas, the losses of every replica's samples are summed and divided
+    by the samples of all replicas, so the value equals one device's.
+    """
+    context = replica_context()
+    if context is None:
+        return model.search_loss(y, logits)
+    losses = ops.cast(model.sample_losses(y, logits), "float32")
+    local = ops.stack([ops.sum(losses), ops.cast(ops.shape(losses)[0], "float32")])
+    total = context.all_reduce(tf.distribute.ReduceOp.SUM, local)
+    return total[0] / total[1]
+
+
+def _apply(optimizer, grads, variables, context):
+    """Apply gradients already summed over the replicas.
+
+    Keras's TensorFlow optimizers sum gradients over the replicas themselves,
+    so on several replicas each one gives them its ``1 / replicas`` share.
+    """
+    if context is not None:
+        share = 1.0 / context.num_replicas_in_sync
+        grads = [g * share for g in grads]
+    optimizer.apply(grads, variables)
+
+
+def check_optimizers(model, *optimizers):
+    """Refuse optimizers made outside the strategy scope of ``model``.
+
+    Under a ``tf.distribute`` strategy, an optimizer keeps the strategy that was
+    current when it was created; one made outside the scope cannot update the
+    model's mirrored variables.
+
+    Raises:
+        ValueError: an optimizer belongs to another strategy than the model.
+    """
+    strategy = model.distribute_strategy
+    if strategy.num_replicas_in_sync == 1:
+        return
+    for optimizer in optimizers:
+        created = getattr(optimizer, "_distribution_strategy", strategy)
+        if created is not strategy:
+            raise ValueError(
+                f"the {type(optimizer).__name__} optimizer was created outside the scope of the "
+                f"model's {type(strategy).__name__}: create it inside `strategy.scope()` (or let "
+                "compile create the default optimizers)"
+            )
 
 
 def _add_decay(grads, variables, decay):
@@ -55,10 +168,13 @@ def _add_decay(grads, variables, decay):
     return [g + decay * ops.convert_to_tensor(v) for g, v in zip(grads, variables)]
 
 
-def _first_order_gradients(model, x_val, y_val):
+def _first_order_gradients(model, x_val, y_val, context):
+    total = _global_count(context, x_val)
     with tf.GradientTape() as tape:
-        loss, logits = _loss_and_logits(model, x_val, y_val)
-    return _gradients(tape, loss, model.arch_variables), loss, logits
+        loss, logits = _loss_and_logits(model, x_val, y_val, total)
+    grads = _gradients(tape, loss, model.arch_variables)
+    *grads, loss = _sum_over_replicas(context, grads + [loss])
+    return grads, loss, logits
 
 
 def _assign(variables, values):
@@ -66,15 +182,17 @@ def _assign(variables, values):
         variable.assign(value)
 
 
-def _second_order_gradients(model, x_train, y_train, x_val, y_val):
+def _second_order_gradients(model, x_train, y_train, x_val, y_val, context):
     weights, arch = model.weight_variables, model.arch_variables
     optimizer = model.optimizer
     saved = [tf.identity(ops.convert_to_tensor(v)) for v in weights]
     learning_rate = ops.cast(optimizer.learning_rate, saved[0].dtype)
+    train_total = _global_count(context, x_train)
+    val_total = _global_count(context, x_val)
 
     with tf.GradientTape() as tape:
-        train_loss, _ = _loss_and_logits(model, x_train, y_train)
-    train_grads = _gradients(tape, train_loss, weights)
+        train_loss, _ = _loss_and_logits(model, x_train, y_train, train_total)
+    train_grads = _sum_over_replicas(context, _gradients(tape, train_loss, weights))
     momentums = optimizer.momentums if optimizer.momentum else [None] * len(weights)
     virtual = []
     for w, g, m in zip(saved, train_grads, momentums):
@@ -85,21 +203,25 @@ def _second_order_gradients(model, x_train, y_train, x_val, y_val):
     _assign(weights, virtual)
 
     with tf.GradientTape() as tape:
-        val_loss, val_logits = _loss_and_logits(model, x_val, y_val)
+        val_loss, val_logits = _loss_and_logits(model, x_val, y_val, val_total)
     grads = _gradients(tape, val_loss, arch + weights)
+    *grads, val_loss = _sum_over_replicas(context, grads + [val_loss])
     arch_grads, direction = grads[: len(arch)], grads[len(arch) :]
     epsilon = model.hessian_epsilon / tf.linalg.global_norm(direction)
 
     def train_arch_gradients(sign):
         _assign(weights, [w + sign * epsilon * d for w, d in zip(saved, direction)])
         with tf.GradientTape() as probe:
-            loss, _ = _loss_and_logits(model, x_train, y_train)
+            loss, _ = _loss_and_logits(model, x_train, y_train, train_total)
         return _gradients(probe, loss, arch)
 
     plus = train_arch_gradients(1.0)
     minus = train_arch_gradients(-1.0)
     _assign(weights, saved)
-    hessian_vector = [(p - n) / (2.0 * epsilon) for p, n in zip(plus, minus)]
+    # Linear in the per-replica shares: one sum over the replicas suffices.
+    hessian_vector = _sum_over_replicas(
+        context, [(p - n) / (2.0 * epsilon) for p, n in zip(plus, minus)]
+    )
     grads = [g - learning_rate * h for g, h in zip(arch_grads, hessian_vector)]
     return grads, val_loss, val_logits
 
@@ -109,10 +231,13 @@ def architecture_gradients(model, x_train, y_train, x_val, y_val):
 
     First or second order as ``model`` was compiled. Returns ``(gradients, loss,
     logits)`` of the validation batch; the weights are left exactly as they were.
+    Inside a step on several replicas, the gradients and the loss are those of
+    the whole batch (summed over the replicas), the logits this replica's.
     """
+    context = replica_context()
     if model.second_order:
-        return _second_order_gradients(model, x_train, y_train, x_val, y_val)
-    return _first_order_gradients(model, x_val, y_val)
+        return _second_order_gradients(model, x_train, y_train, x_val, y_val, context)
+    return _first_order_gradients(model, x_val, y_val, context)
 
 
 def architecture_step(model, x_train, y_train, x_val, y_val):
@@ -121,17 +246,29 @@ def architecture_step(model, x_train, y_train, x_val, y_val):
     Returns the validation loss and logits (at the virtual weights in second order),
     and a weight of 1.0; while the architecture is frozen (warm-up) the step computes
     nothing and returns zeros with weight 0.0, so warm-up costs a weight step only.
+
+    On one device the switch is ``model.architecture_enabled``, a variable read at
+    run time. On several replicas it is the Python attribute
+    ``model.architecture_active``, read when the step is traced (MirroredStrategy
+    cannot synchronize replicas inside ``tf.cond``); the model's warm-up schedule
+    retraces the step when it changes.
     """
+    context = replica_context()
 
     def update():
         grads, loss, logits = architecture_gradients(model, x_train, y_train, x_val, y_val)
         grads = _add_decay(grads, model.arch_variables, model.arch_weight_decay)
-        model.arch_optimizer.apply(grads, model.arch_variables)
+        _apply(model.arch_optimizer, grads, model.arch_variables, context)
         return loss, logits
 
     def frozen():
         return ops.zeros(()), ops.zeros((ops.shape(x_val)[0], model.num_classes))
 
+    if context is not None:
+        active = bool(getattr(model, "architecture_active", True))
+        model._traced_architecture_active = active
+        loss, logits = update() if active else frozen()
+        return loss, logits, ops.convert_to_tensor(float(active), "float32")
     loss, logits = tf.cond(model.architecture_enabled, update, frozen)
     return loss, logits, ops.cast(model.architecture_enabled, "float32")
 
@@ -139,14 +276,19 @@ def architecture_step(model, x_train, y_train, x_val, y_val):
 def weight_step(model, x_train, y_train):
     """Update the weights on a training batch: clip the global norm, add coupled decay, step.
 
-    Returns the training loss and logits.
+    Returns the training loss and logits. Inside a step on several replicas the
+    gradients are summed over the replicas before clipping and decay, and the
+    loss is the mean of the whole batch (the logits are this replica's).
     """
     weights = model.weight_variables
+    context = replica_context()
+    total = _global_count(context, x_train)
     with tf.GradientTape() as tape:
-        loss, logits = _loss_and_logits(model, x_train, y_train)
+        loss, logits = _loss_and_logits(model, x_train, y_train, total)
     grads = _gradients(tape, loss, weights)
+    *grads, loss = _sum_over_replicas(context, grads + [loss])
     if model.grad_clip:
         grads, _ = tf.clip_by_global_norm(grads, model.grad_clip)
     grads = _add_decay(grads, weights, model.weight_decay)
-    model.optimizer.apply(grads, weights)
+    _apply(model.optimizer, grads, weights, context)
     return loss, logits

@@ -1,4 +1,4 @@
-"""Backend-specific fast paths for the hottest operation of the search.
+"""Backend-specific paths of the layers: the fused batch norm, and replicas.
 
 The one place a layer reaches past ``keras.ops``: normalizing with batch
 statistics is the most frequent operation of the supernet (eight per edge), and
@@ -6,12 +6,18 @@ TensorFlow's fused batch-norm kernel does its forward and backward pass about 4.
 faster on CPU than the same math written with ``keras.ops`` (measured on 64x28x28x8
 float32 tensors). Other backends, and dtypes the fused kernel lacks (float64, used
 by the exact-gradient tests), take the ``keras.ops`` path, which is the reference.
+
+Under a ``tf.distribute`` strategy with several replicas (``devices=`` of the
+estimators), each replica sees a slice of the batch; the batch statistics are
+then summed over the replicas (`several_replicas` says when), so that the
+normalization, and so the loss, equals the one of a single device on the whole
+batch.
 """
 
 import keras
 from keras import ops
 
-__all__ = ["batch_stat_norm"]
+__all__ = ["batch_stat_norm", "several_replicas"]
 
 _FUSED_DTYPES = ("float16", "bfloat16", "float32")
 
@@ -25,8 +31,12 @@ def batch_stat_norm(x, epsilon, scale=None):
         scale: optional scalar multiplying the result (the mixing weight of an
             operation, folded in for free).
     """
-    if keras.backend.backend() == "tensorflow" and x.dtype in _FUSED_DTYPES:
-        return _fused_tensorflow(x, epsilon, scale)
+    if keras.backend.backend() == "tensorflow":
+        context = _replica_context()
+        if context is not None:
+            return _synchronized_tensorflow(x, epsilon, scale, context)
+        if x.dtype in _FUSED_DTYPES:
+            return _fused_tensorflow(x, epsilon, scale)
     # Not ops.moments: its TensorFlow version stops the gradient through the mean
     # inside the variance, which is exact for first derivatives only.
     centered = x - ops.mean(x, axis=(0, 1, 2), keepdims=True)
@@ -54,3 +64,56 @@ def _fused_tensorflow(x, epsilon, scale):
         epsilon=max(epsilon, 1.001e-5),
         is_training=True,
     )[0]
+
+
+def several_replicas():
+    """Whether layers built now run on several replicas (devices) in sync.
+
+    True inside the scope of a ``tf.distribute`` strategy with more than one
+    replica (TensorFlow backend only). Layers built then synchronize their batch
+    statistics across the replicas (``BatchNormalization(synchronized=True)``).
+    """
+    if keras.backend.backend() != "tensorflow":
+        return False
+    import tensorflow as tf
+
+    return tf.distribute.has_strategy() and tf.distribute.get_strategy().num_replicas_in_sync > 1
+
+
+def _replica_context():
+    """The replica context of a step running on several replicas, else None."""
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return None
+    return context
+
+
+def _synchronized_tensorflow(x, epsilon, scale, context):
+    """`batch_stat_norm` with the mean and variance of the batch across all replicas.
+
+    One all-reduce of the per-channel sums of ``x`` and ``x**2`` and the sample
+    count (the variance is ``E[x**2] - E[x]**2``, as Keras's synchronized batch
+    norm computes it); the all-reduce carries the gradient, so the backward pass
+    is the whole batch's too, with one more all-reduce. A replica with an empty
+    slice of the batch takes part.
+    """
+    import tensorflow as tf
+
+    if x.dtype in _FUSED_DTYPES:
+        epsilon = max(epsilon, 1.001e-5)  # what the fused kernel of one device uses
+    channels = x.shape[-1]
+    local_count = tf.cast(tf.reduce_prod(tf.shape(x)[:3]), x.dtype)
+    local = tf.concat(
+        [tf.reduce_sum(x, axis=(0, 1, 2)), tf.reduce_sum(tf.square(x), axis=(0, 1, 2)), [local_count]],
+        axis=0,
+    )
+    sums = context.all_reduce(tf.distribute.ReduceOp.SUM, local)
+    count = sums[-1]
+    mean = sums[:channels] / count
+    variance = tf.maximum(sums[channels : 2 * channels] / count - tf.square(mean), 0.0)
+    factor = tf.math.rsqrt(variance + epsilon)
+    if scale is not None:
+        factor = factor * tf.cast(scale, factor.dtype)
+    return (x - mean) * factor

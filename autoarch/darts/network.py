@@ -5,6 +5,7 @@ from keras import layers, ops
 
 from autoarch.darts.cells import Cell, DropPath, reduction_layers
 from autoarch.darts.genotype import Genotype
+from autoarch.darts.operations import normalization
 
 __all__ = ["build_network", "AuxiliaryHead", "DropPathSchedule", "set_drop_path_rate"]
 
@@ -27,7 +28,7 @@ class AuxiliaryHead(layers.Layer):
         self.activation = activation
         self.pool = layers.AveragePooling2D(5, strides=3, padding="same")
         self.conv = layers.Conv2D(128, 1, use_bias=False)
-        self.norm = layers.BatchNormalization(momentum=0.9, epsilon=1e-5)
+        self.norm = normalization(search=False)
         self.global_pool = layers.GlobalAveragePooling2D()
         self.dense = layers.Dense(self.num_outputs, activation=activation)
 
@@ -88,6 +89,10 @@ def build_network(
         seed: seeds drop-path's random masks.
         name: the model's name.
 
+    Built inside the scope of a ``tf.distribute`` strategy with several replicas,
+    its batch normalizations are synchronized across the replicas (see
+    `autoarch.darts.operations.normalization`).
+
     Returns:
         A `keras.Model` whose layers are all registered, so a saved ``.keras`` file
         loads back after ``import autoarch`` with no ``custom_objects``.
@@ -110,7 +115,7 @@ def build_network(
         use_bias=False,
         name="stem_conv",
     )(inputs)
-    x = keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name="stem_norm")(x)
+    x = normalization(search=False, name="stem_norm")(x)
     s0 = s1 = x
     channels, reduction_prev, aux_output = init_channels, False, None
     reductions = reduction_layers(layers)

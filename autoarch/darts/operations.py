@@ -21,7 +21,7 @@ averages, and follows pools with it, as the DARTS search model does; ``search=Fa
 import keras
 from keras import layers, ops
 
-from autoarch.darts.kernels import batch_stat_norm
+from autoarch.darts.kernels import batch_stat_norm, several_replicas
 from autoarch.darts.primitives import PRIMITIVES, validate_primitives
 
 __all__ = [
@@ -93,6 +93,8 @@ class BatchStatNorm(layers.Layer):
     and a forward pass changes nothing (which the second-order step relies on). It
     behaves the same in training and inference. ``call(x, scale=None)`` multiplies
     the result by the scalar ``scale``: a `MixedOp` folds its mixing weight in here.
+    Inside a step that runs on several replicas, the statistics are those of the
+    whole batch across the replicas.
     """
 
     def __init__(self, epsilon=_BN_EPSILON, **kwargs):
@@ -107,10 +109,19 @@ class BatchStatNorm(layers.Layer):
 
 
 def normalization(search, name=None):
-    """The normalization layer of an operation: `BatchStatNorm` in search, affine BN otherwise."""
+    """The normalization layer of an operation: `BatchStatNorm` in search, affine BN otherwise.
+
+    The affine ``BatchNormalization`` is ``synchronized`` (batch statistics summed
+    over the replicas) when it is built inside the scope of a strategy with
+    several replicas, so that training on several devices normalizes as one
+    device does; elsewhere it is Keras's plain layer. `BatchStatNorm`
+    synchronizes by itself whenever it runs on several replicas.
+    """
     if search:
         return BatchStatNorm(name=name)
-    return layers.BatchNormalization(momentum=_BN_MOMENTUM, epsilon=_BN_EPSILON, name=name)
+    return layers.BatchNormalization(
+        momentum=_BN_MOMENTUM, epsilon=_BN_EPSILON, synchronized=several_replicas(), name=name
+    )
 
 
 class _Operation(layers.Layer):
@@ -180,6 +191,8 @@ class SepConv(_Operation):
         self.norm2 = normalization(self.search)
 
     def build(self, input_shape):
+        if self.pad is not None:
+            self.pad.build(input_shape)
         self.depthwise1.build(input_shape)
         out = _channels(input_shape, self.channels)
         for layer, shape in (
@@ -318,6 +331,7 @@ class FactorizedReduce(_Operation):
         self.norm = normalization(self.search)
 
     def build(self, input_shape):
+        self.shift.build(input_shape)
         self.conv_even.build(input_shape)
         if self.conv_odd is not None:
             self.conv_odd.build(input_shape)

@@ -42,7 +42,14 @@ class _ArchitectureSchedule(keras.callbacks.Callback):
         self.network = network
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.network.architecture_enabled.assign(epoch >= self.network.arch_warmup_epochs)
+        network = self.network
+        active = epoch >= network.arch_warmup_epochs
+        network.architecture_enabled.assign(active)
+        network.architecture_active = active
+        # On several replicas the switch is frozen into the traced step: retrace.
+        traced = getattr(network, "_traced_architecture_active", None)
+        if traced is not None and traced != active and network.train_function is not None:
+            network.make_train_function(force=True)
 
     def on_epoch_end(self, epoch, logs=None):
         self.network.alpha_history.append({"epoch": epoch, **self.network.operation_weights()})
@@ -61,10 +68,17 @@ class SearchNetwork(keras.Model):
     ``fit`` takes a dataset of paired batches ``((x_train, y_train), (x_val,
     y_val))`` (see `autoarch.data.paired_search_dataset`): each step updates the
     architecture on the validation batch, then the weights on the training batch.
+
     It reports ``loss``/``accuracy`` (training batches) and ``arch_loss``/
     ``arch_accuracy`` (validation batches; 0 during warm-up epochs, when the
     architecture step does not run) per epoch, and appends the operation
     weights after every epoch to ``alpha_history``.
+
+    Several devices: build (and compile) the network inside a
+    ``tf.distribute.MirroredStrategy`` scope; ``fit`` then splits every batch
+    over the replicas, sums the gradients across them and synchronizes the batch
+    statistics, so losses and updates equal a single device's on the same
+    batches (see `autoarch.darts.bilevel`).
 
     Args:
         input_shape: ``(height, width, channels)``, height and width >= 8.
@@ -117,6 +131,7 @@ class SearchNetwork(keras.Model):
         self.alpha_history = []
         self.arch_warmup_epochs = 0
         self.architecture_enabled = bilevel.flag(True)
+        self.architecture_active = True
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.accuracy_tracker = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
         self.arch_loss_tracker = keras.metrics.Mean(name="arch_loss")
@@ -240,6 +255,10 @@ class SearchNetwork(keras.Model):
     ):
         """Configure the bilevel optimization (DARTS paper defaults).
 
+        Under a ``tf.distribute`` strategy (the network was built in its
+        scope) the default optimizers are created and built inside the scope;
+        optimizers passed in must have been created there too.
+
         Args:
             weight_optimizer: optimizer of the network weights. Default: SGD with
                 ``momentum`` whose learning rate is cosine-annealed per epoch from
@@ -262,10 +281,12 @@ class SearchNetwork(keras.Model):
             steps_per_execution: steps per compiled call.
         """
         self._default_schedule = weight_optimizer is None
-        if weight_optimizer is None:
-            weight_optimizer = keras.optimizers.SGD(weight_learning_rate, momentum=momentum)
-        if arch_optimizer is None:
-            arch_optimizer = keras.optimizers.Adam(arch_learning_rate, beta_1=0.5, beta_2=0.999)
+        with self.distribute_strategy.scope():
+            if weight_optimizer is None:
+                weight_optimizer = keras.optimizers.SGD(weight_learning_rate, momentum=momentum)
+            if arch_optimizer is None:
+                arch_optimizer = keras.optimizers.Adam(arch_learning_rate, beta_1=0.5, beta_2=0.999)
+        bilevel.check_optimizers(self, weight_optimizer, arch_optimizer)
         if second_order and not isinstance(weight_optimizer, keras.optimizers.SGD):
             raise ValueError(
                 "second_order=True needs an SGD weight optimizer (its virtual step mirrors "
@@ -284,13 +305,14 @@ class SearchNetwork(keras.Model):
         self.hessian_epsilon = float(hessian_epsilon)
         self.arch_warmup_epochs = int(arch_warmup_epochs)
         self.arch_optimizer = arch_optimizer
-        super().compile(
-            optimizer=weight_optimizer,
-            jit_compile=jit_compile,
-            steps_per_execution=steps_per_execution,
-        )
-        weight_optimizer.build(self.weight_variables)
-        arch_optimizer.build(self.arch_variables)
+        with self.distribute_strategy.scope():
+            super().compile(
+                optimizer=weight_optimizer,
+                jit_compile=jit_compile,
+                steps_per_execution=steps_per_execution,
+            )
+            weight_optimizer.build(self.weight_variables)
+            arch_optimizer.build(self.arch_variables)
 
     @property
     def metrics(self):
@@ -313,6 +335,16 @@ class SearchNetwork(keras.Model):
             return bilevel.mean_squared_error(targets, outputs)
         return bilevel.cross_entropy(targets, outputs)
 
+    def sample_losses(self, targets, outputs):
+        """`search_loss` of each sample, shape ``(batch,)``; their mean is `search_loss`.
+
+        Several replicas sum these to weigh every sample of the global batch alike.
+        """
+        if self.regression:
+            targets = ops.reshape(ops.cast(targets, outputs.dtype), ops.shape(outputs))
+            return ops.mean(ops.square(outputs - targets), axis=-1)
+        return keras.losses.sparse_categorical_crossentropy(targets, outputs, from_logits=True)
+
     def fit(self, x=None, y=None, epochs=1, callbacks=None, **kwargs):
         """`keras.Model.fit` on paired batches, plus the DARTS schedules.
 
@@ -333,6 +365,12 @@ class SearchNetwork(keras.Model):
         return super().fit(x, y, epochs=epochs, callbacks=callbacks, **kwargs)
 
     def train_step(self, data):
+        """One bilevel step on ``((x_train, y_train), (x_val, y_val))``; returns the metrics.
+
+        The losses tracked are the whole batch's on several replicas too; the
+        accuracies are counted per replica and summed when Keras reads them at
+        the end of an epoch.
+        """
         (x_train, y_train), (x_val, y_val) = data
         arch_loss, arch_logits, arch_ran = bilevel.architecture_step(
             self, x_train, y_train, x_val, y_val
@@ -347,9 +385,10 @@ class SearchNetwork(keras.Model):
         return {m.name: m.result() for m in self.metrics}
 
     def test_step(self, data):
+        """Loss (and accuracy) of ``(x, y)`` batches, for ``evaluate``."""
         x, y = data[0], data[1]
         logits = self(x, training=False)
-        self.loss_tracker.update_state(self.search_loss(y, logits))
+        self.loss_tracker.update_state(bilevel.global_loss(self, y, logits))
         if self.regression:
             return {"loss": self.loss_tracker.result()}
         self.accuracy_tracker.update_state(y, logits)

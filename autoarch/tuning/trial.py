@@ -7,6 +7,7 @@ failures (divergence, memory, an oversized network) are raised as
 them and the search goes on.
 """
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -26,7 +27,16 @@ from autoarch.darts import (
 )
 from autoarch.pipeline import Augmentation, batches, paired_batches
 
-__all__ = ["Task", "Deadline", "run_search", "train_network", "evaluate_network", "MAX_SKIP_CONNECTIONS"]
+__all__ = [
+    "Task",
+    "Deadline",
+    "run_search",
+    "make_network",
+    "plain_network",
+    "train_network",
+    "evaluate_network",
+    "MAX_SKIP_CONNECTIONS",
+]
 
 MAX_SKIP_CONNECTIONS = 2
 """Skip connections allowed in a derived normal cell (P-DARTS's cap against collapse)."""
@@ -51,6 +61,9 @@ class Task:
         callbacks: the user's Keras callbacks, given to every network training.
         max_model_size: most parameters a derived network may have (None: any).
         genotype: a fixed `Genotype` to train instead of searching one (None: search).
+        strategy: the ``tf.distribute`` strategy every network of a trial is
+            built, compiled and trained under (None: TensorFlow's default
+            device); see `autoarch.runtime.device_strategy`.
     """
 
     data: object
@@ -67,6 +80,7 @@ class Task:
     callbacks: list = field(default_factory=list)
     max_model_size: int = None
     genotype: object = None
+    strategy: object = None
 
     @property
     def image_shape(self):
@@ -80,6 +94,10 @@ class Task:
     def time_left(self):
         """Seconds until the deadline (infinite without one)."""
         return math.inf if self.deadline is None else self.deadline - time.monotonic()
+
+    def scope(self):
+        """The scope networks and optimizers are made in: the strategy's, or a no-op."""
+        return contextlib.nullcontext() if self.strategy is None else self.strategy.scope()
 
 
 class Deadline(keras.callbacks.Callback):
@@ -124,7 +142,8 @@ def run_search(task, settings, verbose=0):
 
     Images are resized so their larger side is at most
     ``settings["search_image_size"]``, and each half is capped at
-    ``settings["search_samples"]`` images.
+    ``settings["search_samples"]`` images. The supernet is built and trained
+    under ``task.strategy`` (each batch split over its devices).
 
     Returns:
         ``(genotype, alpha_history)``.
@@ -146,22 +165,23 @@ def run_search(task, settings, verbose=0):
         train, val, batch_size=batch_size, image_size=size, seed=seed, cache=True,
         **task.normalization(),
     )
-    network = SearchNetwork(
-        size + (task.image_shape[2],),
-        task.num_outputs,
-        init_channels=int(settings["init_channels"]),
-        layers=int(settings["cells"]),
-        nodes=int(settings["nodes"]),
-        primitives=task.primitives,
-        partial_channels=int(settings["partial_channels"]),
-        seed=seed,
-        regression=task.regression,
-    )
-    network.compile(
-        weight_learning_rate=float(settings["search_learning_rate"]),
-        arch_learning_rate=float(settings["arch_learning_rate"]),
-        second_order=bool(settings["second_order"]),
-    )
+    with task.scope():
+        network = SearchNetwork(
+            size + (task.image_shape[2],),
+            task.num_outputs,
+            init_channels=int(settings["init_channels"]),
+            layers=int(settings["cells"]),
+            nodes=int(settings["nodes"]),
+            primitives=task.primitives,
+            partial_channels=int(settings["partial_channels"]),
+            seed=seed,
+            regression=task.regression,
+        )
+        network.compile(
+            weight_learning_rate=float(settings["search_learning_rate"]),
+            arch_learning_rate=float(settings["arch_learning_rate"]),
+            second_order=bool(settings["second_order"]),
+        )
     callbacks = [
         keras.callbacks.TerminateOnNaN(),
         CollapseGuard(max_skip_connections=MAX_SKIP_CONNECTIONS, patience=None),
@@ -177,22 +197,27 @@ def run_search(task, settings, verbose=0):
     return network.genotype(max_skip_connections=MAX_SKIP_CONNECTIONS), network.alpha_history
 
 
-def make_network(task, genotype, settings):
+def make_network(task, genotype, settings, distributed=True):
     """The discrete network of ``genotype`` for this task, uncompiled.
+
+    Built inside ``task.strategy``'s scope (mirrored variables, synchronized
+    batch norm) unless ``distributed`` is False, which gives a plain model
+    for export and prediction.
 
     Raises:
         FailedTrialError: it has more parameters than ``task.max_model_size``.
     """
-    network = build_network(
-        genotype,
-        task.image_shape,
-        task.num_outputs,
-        init_channels=int(settings["network_channels"]),
-        layers=int(settings["network_cells"]),
-        stem_stride=int(settings["stem_stride"]),
-        output_activation=None if task.regression else "softmax",
-        seed=task.seed,
-    )
+    with task.scope() if distributed else contextlib.nullcontext():
+        network = build_network(
+            genotype,
+            task.image_shape,
+            task.num_outputs,
+            init_channels=int(settings["network_channels"]),
+            layers=int(settings["network_cells"]),
+            stem_stride=int(settings["stem_stride"]),
+            output_activation=None if task.regression else "softmax",
+            seed=task.seed,
+        )
     size = network.count_params()
     if task.max_model_size is not None and size > task.max_model_size:
         raise FailedTrialError(
@@ -202,12 +227,25 @@ def make_network(task, genotype, settings):
     return network
 
 
+def plain_network(task, genotype, settings, network):
+    """``network`` as a model free of ``task.strategy``: the same weights, no mirrored variables.
+
+    Returns ``network`` itself when there is no strategy.
+    """
+    if task.strategy is None:
+        return network
+    plain = make_network(task, genotype, settings, distributed=False)
+    plain.set_weights(network.get_weights())
+    return plain
+
+
 def _compile(network, task, settings):
-    network.compile(
-        optimizer=keras.optimizers.Adam(float(settings["learning_rate"])),
-        loss="mse" if task.regression else "sparse_categorical_crossentropy",
-        metrics=[] if task.regression else ["accuracy"],
-    )
+    with task.scope():
+        network.compile(
+            optimizer=keras.optimizers.Adam(float(settings["learning_rate"])),
+            loss="mse" if task.regression else "sparse_categorical_crossentropy",
+            metrics=[] if task.regression else ["accuracy"],
+        )
 
 
 def _cosine(initial, epochs):
