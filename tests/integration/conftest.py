@@ -1,5 +1,7 @@
 """Shared settings of the end-to-end tests: tiny networks on scikit-learn's digits."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -32,3 +34,12 @@ def digits_uint8():
     data = load_digits()
     images = np.round(data.images * (255 / 16)).astype(np.uint8)
     return images[:600], data.target[:600].astype(np.int64), images[600:900], data.target[600:900].astype(np.int64)
+
+
+def read_json_or_none(path):
+    """The JSON at ``path``, or None while it is missing or half written (another process may be writing it)."""
+    try:
+        with open(path) as file:
+            return json.load(file)
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None

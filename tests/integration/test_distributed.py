@@ -22,7 +22,7 @@ import pytest
 import autoarch
 from autoarch.darts import DARTS_V2
 
-from .conftest import TINY_SPACE, tiny_space
+from .conftest import TINY_SPACE, tiny_space, read_json_or_none
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
@@ -47,14 +47,6 @@ def _clean_env(**extra):
     return {**env, "TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "tensorflow", **extra}
 
 
-def _read_json(path):
-    try:
-        with open(path) as file:
-            return json.load(file)
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
-
-
 def _trials(project):
     """trial id -> (trial.json, result.json) for every trial folder."""
     found = {}
@@ -62,8 +54,8 @@ def _trials(project):
         if name.startswith("trial_"):
             folder = os.path.join(project, name)
             found[name[len("trial_"):]] = (
-                _read_json(os.path.join(folder, "trial.json")),
-                _read_json(os.path.join(folder, "result.json")),
+                read_json_or_none(os.path.join(folder, "trial.json")),
+                read_json_or_none(os.path.join(folder, "result.json")),
             )
     return found
 
@@ -158,7 +150,7 @@ def test_a_chief_and_two_workers_run_the_search_and_one_final_fit(tmp_path):
         assert all(type(value) is float for value in result["metrics"].values()), result["metrics"]
     ran = [result["worker"] for _, result in trials.values()]
     assert set(ran) == set(WORKERS), ran  # each worker ran at least one trial
-    oracle = _read_json(project / "oracle.json")
+    oracle = read_json_or_none(project / "oracle.json")
     assert sorted(oracle["end_order"]) == ["0", "1", "2"] and oracle["ongoing_trials"] == {}
 
     # Only the chief made the final model; the workers report results and no model.
@@ -242,7 +234,7 @@ def test_a_worker_killed_mid_trial_loses_nothing(tmp_path, digits_uint8):
         assert trial["status"] == "COMPLETED", (trial_id, trial, group.output())
         assert result["status"] == "COMPLETED", (trial_id, result)
     assert trials[killed][1]["worker"] == "worker1"
-    oracle = _read_json(project / "oracle.json")
+    oracle = read_json_or_none(project / "oracle.json")
     assert sorted(oracle["end_order"]) == ["0", "1", "2"]
     assert oracle["retry_queue"] == [] and oracle["ongoing_trials"] == {}
     assert oracle["run_times"][killed] == 2  # lost once, then completed

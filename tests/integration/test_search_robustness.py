@@ -6,7 +6,6 @@ Real training on tiny networks (`tiny_space`); the tests that are not about the
 DARTS stage fix ``genotype=DARTS_V2`` to skip it, so a trial takes ~10 s.
 """
 
-import json
 import os
 import re
 import shutil
@@ -23,23 +22,15 @@ import pytest
 import autoarch
 from autoarch.darts import DARTS_V2
 
-from .conftest import tiny_space
+from .conftest import tiny_space, read_json_or_none
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 PROJECT = "image_classifier"
 
 
-def _read_json(path):
-    try:
-        with open(path) as file:
-            return json.load(file)
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
-
-
 def _result(project, trial_id):
-    return _read_json(os.path.join(project, f"trial_{trial_id}", "result.json"))
+    return read_json_or_none(os.path.join(project, f"trial_{trial_id}", "result.json"))
 
 
 def _trial_dirs(project):
@@ -150,7 +141,7 @@ def killed_project(tmp_path_factory, digits_uint8):
     assert _result(project, "0")["status"] == "COMPLETED"
     assert os.path.isfile(os.path.join(project, "trial_0", "network.weights.h5"))
     assert _result(project, "1")["status"] == "RUNNING"
-    assert _read_json(os.path.join(project, "trial_1", "trial.json"))["status"] == "RUNNING"
+    assert read_json_or_none(os.path.join(project, "trial_1", "trial.json"))["status"] == "RUNNING"
     assert not os.path.exists(os.path.join(project, "trial_2"))
     assert not os.path.exists(os.path.join(project, "final"))
     return project
@@ -169,7 +160,7 @@ def test_resume_after_sigkill_keeps_completed_trials(killed_project, tmp_path, d
     first_result = _result(project, "0")
     weights = os.path.join(project, "trial_0", "network.weights.h5")
     weights_mtime = os.stat(weights).st_mtime_ns
-    killed = _read_json(os.path.join(project, "trial_1", "trial.json"))
+    killed = read_json_or_none(os.path.join(project, "trial_1", "trial.json"))
 
     estimator.fit(x, y)
 
@@ -184,7 +175,7 @@ def test_resume_after_sigkill_keeps_completed_trials(killed_project, tmp_path, d
     assert _trial_dirs(project) == ["trial_0", "trial_1", "trial_2"]
     for trial_id in "012":
         assert _result(project, trial_id)["status"] == "COMPLETED"
-        assert _read_json(os.path.join(project, f"trial_{trial_id}", "trial.json"))["status"] == "COMPLETED"
+        assert read_json_or_none(os.path.join(project, f"trial_{trial_id}", "trial.json"))["status"] == "COMPLETED"
     _check_predicts(estimator, x_test)
 
 
@@ -270,8 +261,8 @@ def test_every_trial_failing_raises_once_with_the_reasons(tmp_path, digits_uint8
         result = _result(project, trial_id)
         assert result["status"] == "FAILED"
         assert re.search(r"too large.*parameters", result["reason"]), result["reason"]
-        assert _read_json(os.path.join(project, f"trial_{trial_id}", "trial.json"))["status"] == "FAILED"
-    oracle = _read_json(os.path.join(project, "oracle.json"))
+        assert read_json_or_none(os.path.join(project, f"trial_{trial_id}", "trial.json"))["status"] == "FAILED"
+    oracle = read_json_or_none(os.path.join(project, "oracle.json"))
     assert oracle["end_order"] == ["0", "1", "2"]
     assert oracle["retry_queue"] == []
     assert trainings.begins == 0
