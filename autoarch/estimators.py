@@ -37,6 +37,15 @@ __all__ = ["ImageClassifier", "ImageRegressor", "load"]
 
 log = logging.getLogger("autoarch")
 
+REFIT_MODES = ("continue", "scratch", True, False)
+"""The values ``refit`` accepts (True is ``"scratch"``, False keeps the best trial's network)."""
+
+CONTINUE_EPOCH_SHARE = 0.125
+"""``refit="continue"``: the final fit lasts this share of the best trial's training epochs."""
+
+CONTINUE_LEARNING_RATE_SHARE = 0.25
+"""``refit="continue"``: the final fit's cosine starts at this share of the trial's learning rate."""
+
 
 @contextlib.contextmanager
 def _output(verbose):
@@ -79,7 +88,7 @@ class _ImageEstimator(BaseEstimator):
         max_model_size=None,
         search_space=None,
         verbose=1,
-        refit=True,
+        refit="continue",
         allow_flips=False,
         genotype=None,
         devices=None,
@@ -125,6 +134,8 @@ class _ImageEstimator(BaseEstimator):
             raise ValueError(f"max_model_size must be a parameter count >= 1 or None, got {self.max_model_size!r}")
         if self.search_space is not None and not isinstance(self.search_space, dict):
             raise ValueError(f"search_space must be a dict or None, got {type(self.search_space).__name__}")
+        if not any(self.refit is v or self.refit == v for v in REFIT_MODES):
+            raise ValueError(f"refit must be 'continue', 'scratch', True or False, got {self.refit!r}")
         if self.verbose not in (0, 1, 2, False, True):
             raise ValueError(f"verbose must be 0, 1 or 2, got {self.verbose!r}")
         if self.genotype is not None:
@@ -290,19 +301,37 @@ class _ImageEstimator(BaseEstimator):
         trial_dir = tuner.get_trial_dir(best.trial_id)
         with open(os.path.join(trial_dir, "genotype.json")) as file:
             genotype = Genotype.from_json(file.read())
-        network = make_network(task, genotype, settings)
         best_seconds = next(r["seconds"] for r in self.results_ if r["trial_id"] == best.trial_id) or 0.0
-        if self.refit and task.time_left() >= best_seconds:
-            log.info("final fit of the best genotype on all the training data")
-            if self.seed is not None:
-                keras.utils.set_random_seed(self.seed)
-            everything = np.sort(np.concatenate([task.train, task.holdout[2]])) if task.holdout[0] is task.data else task.train
-            epochs = int(settings.get("tuner/epochs", settings["train_epochs"]))
+        epochs = int(settings.get("tuner/epochs", settings["train_epochs"]))
+        holdout_is_ours = task.holdout[0] is task.data
+        everything = np.sort(np.concatenate([task.train, task.holdout[2]])) if holdout_is_ours else task.train
+        mode = "scratch" if self.refit is True or self.refit == "scratch" else ("continue" if self.refit else None)
+        if mode == "continue" and not holdout_is_ours:
+            mode = None  # the trial's network has already seen all the training data
+        if self.seed is not None:
+            keras.utils.set_random_seed(self.seed)
+        network = tuner.trained_network(best.trial_id) if mode != "scratch" else None
+        if network is None:
+            network = make_network(task, genotype, settings)
+            if mode != "scratch":
+                network.load_weights(os.path.join(trial_dir, WEIGHTS_FILE))
+        if mode == "scratch" and task.time_left() >= best_seconds:
+            log.info("final fit: the best genotype trains from scratch on all the training data")
             train_network(task, network, settings, everything, epochs, verbose=int(self.verbose))
-        else:
-            if self.refit:
-                log.info("too little time left for a final fit: keeping the best trial's network")
-            network.load_weights(os.path.join(trial_dir, WEIGHTS_FILE))
+        elif mode == "continue" and task.time_left() >= best_seconds * CONTINUE_EPOCH_SHARE:
+            log.info("final fit: the best trial's network continues on all the training data")
+            train_network(
+                task,
+                network,
+                settings,
+                everything,
+                max(1, round(epochs * CONTINUE_EPOCH_SHARE)),
+                verbose=int(self.verbose),
+                learning_rate=float(settings["learning_rate"]) * CONTINUE_LEARNING_RATE_SHARE,
+                continued=True,
+            )
+        elif mode is not None:
+            log.info("too little time left for a final fit: keeping the best trial's network")
         network = plain_network(task, genotype, settings, network)  # exported without the strategy
         self.best_genotype_ = genotype
         self.best_hyperparameters_ = {k: v for k, v in best.hyperparameters.values.items()}
@@ -448,8 +477,8 @@ class ImageClassifier(ClassifierMixin, _ImageEstimator):
 
     Each trial runs a DARTS search (cells of mixed operations, bilevel training),
     derives a genotype, trains that network and scores it on a holdout;
-    keras-tuner chooses each trial's outer hyperparameters. The best genotype is
-    then retrained on all the data.
+    keras-tuner chooses each trial's outer hyperparameters. The best trial's
+    network then trains a little longer on all the data (see ``refit``).
 
     Args:
         max_trials: trials to run (>= 1).
@@ -472,8 +501,11 @@ class ImageClassifier(ClassifierMixin, _ImageEstimator):
             ``"primitives"`` sets the candidate operations.
         verbose: 0 silent; 1 a progress bar per stage and a line per trial;
             2 one line per epoch instead of bars (for logs).
-        refit: retrain the best genotype on all the data (False keeps the best
-            trial's network).
+        refit: how the final model is trained on all the data (the holdout
+            included) after the search: ``"continue"`` (default) trains the
+            best trial's network further, for an eighth of its epochs;
+            ``"scratch"`` (or True) retrains the best genotype from scratch;
+            False keeps the best trial's network as it is.
         allow_flips: left-right flips keep the label, so augmentation may flip.
         genotype: a fixed `Genotype` (or its JSON) to train instead of searching.
         devices: the devices each trial trains on, under

@@ -3,7 +3,7 @@
 Run: ``python examples/quickstart.py`` (a few minutes on 2 CPU cores). It fits
 `autoarch.ImageClassifier` on three quarters of the digits (each trial: a DARTS
 search, the derived network trained and scored on a holdout; then the best
-genotype is retrained on all of it), prints the trials, the found genotype and
+trial's network trains a little longer on all of it), prints the trials, the found genotype and
 the accuracy on the quarter nothing trained on, and leaves the project (trials,
 final model) in ``./autoarch_projects/quickstart``.
 

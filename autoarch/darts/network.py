@@ -152,17 +152,21 @@ def set_drop_path_rate(model, rate):
 
 
 class DropPathSchedule(keras.callbacks.Callback):
-    """Ramp the drop-path probability linearly from 0 to ``max_rate`` over ``epochs``.
+    """Ramp the drop-path probability linearly from ``start`` to ``max_rate`` over ``epochs``.
 
-    As in DARTS's evaluation training: epoch ``e`` uses ``max_rate * e / epochs``.
+    As in DARTS's evaluation training: epoch ``e`` uses
+    ``start + (max_rate - start) * e / epochs`` (``start`` is 0 by default; a
+    network that continues an earlier training passes its final rate).
     """
 
-    def __init__(self, max_rate, epochs):
+    def __init__(self, max_rate, epochs, start=0.0):
         super().__init__()
-        if not 0.0 <= max_rate < 1.0:
-            raise ValueError(f"max_rate must be in [0, 1), got {max_rate!r}")
+        for name, value in (("max_rate", max_rate), ("start", start)):
+            if not 0.0 <= value < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {value!r}")
         self.max_rate = float(max_rate)
+        self.start = float(start)
         self.epochs = max(int(epochs), 1)
 
     def on_epoch_begin(self, epoch, logs=None):
-        set_drop_path_rate(self.model, self.max_rate * epoch / self.epochs)
+        set_drop_path_rate(self.model, self.start + (self.max_rate - self.start) * epoch / self.epochs)

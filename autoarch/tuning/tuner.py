@@ -193,6 +193,7 @@ class DartsTuner(BaseTuner):
         self._local_oracle = oracle  # a worker's keras-tuner swaps it for a gRPC client
         self._heartbeat = None
         self._waiting = False
+        self._best_network = None  # (trial_id, objective value, trained network) of this process
         super().__init__(
             oracle,
             hypermodel=_SpaceModel(space),
@@ -298,6 +299,7 @@ class DartsTuner(BaseTuner):
             if not all(math.isfinite(v) for v in metrics.values()):
                 raise FailedTrialError(f"diverged: holdout metrics are not finite: {metrics}")
             network.save_weights(os.path.join(directory, WEIGHTS_FILE))
+            self._keep_if_best(trial.trial_id, metrics, network)
             record.update(status="COMPLETED", metrics=metrics)
             return metrics
         except FailedTrialError as error:
@@ -309,6 +311,24 @@ class DartsTuner(BaseTuner):
         finally:
             record["seconds"] = round(time.monotonic() - started, 2)
             _write_json(os.path.join(directory, RESULT_FILE), record)
+
+    def _keep_if_best(self, trial_id, metrics, network):
+        objective = self.oracle.objective
+        value = metrics.get(objective.name)
+        if value is None:
+            return
+        if self._best_network is None or objective.better_than(value, self._best_network[1]):
+            self._best_network = (trial_id, value, network)
+
+    def trained_network(self, trial_id):
+        """The trained network of ``trial_id`` if this process ran it and still holds it, else None.
+
+        The tuner holds the network of the best trial it ran, so that the final
+        fit can continue it without rebuilding it (and tracing it) again.
+        """
+        if self._best_network is not None and self._best_network[0] == trial_id:
+            return self._best_network[2]
+        return None
 
     def on_trial_end(self, trial):
         self._stop_heartbeat()
