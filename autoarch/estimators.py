@@ -21,7 +21,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.metrics import accuracy_score, log_loss, mean_absolute_error, mean_squared_error, r2_score
 
 from autoarch import project
-from autoarch.darts import PRIMITIVES, Genotype, validate_primitives
+from autoarch.darts import Genotype, validate_primitives
 from autoarch.data import search_splits
 from autoarch.export import EXPORT_FORMATS, export_keras, export_model, read_keras_metadata
 from autoarch.inputs import read_images, read_training_data
@@ -203,7 +203,9 @@ class _ImageEstimator(BaseEstimator):
         role = distributed.role()  # chief, worker or None, from keras-tuner's environment variables
         if not (isinstance(validation_split, (int, float)) and 0 < validation_split <= 0.5) and validation_data is None:
             raise ValueError(f"validation_split must be in (0, 0.5], got {validation_split!r}")
-        primitives = validate_primitives((self.search_space or {}).get("primitives", PRIMITIVES))
+        primitives = validate_primitives(
+            (self.search_space or {}).get("primitives", space_module.default_primitives(_gpu_present()))
+        )
         data = read_training_data(x, y, check=self._check_labels)
         targets, outputs = self._encode_fit_targets(data.labels)
         holdout_data = None

@@ -55,8 +55,9 @@ def read_alpha_history(path):
         ``"normal"`` / ``"reduce"`` (float arrays ``(num_edges,
         len(primitives))``, the softmaxed operation weights), plus
         ``"normal_edges"`` / ``"reduce_edges"`` (``(num_edges,)``) when the
-        search used partial channels. The list is empty if the search
-        recorded no epoch.
+        search used partial channels, and ``"primitives"`` (the operation
+        names of the columns) in files written since autoarch records them.
+        The list is empty if the search recorded no epoch.
 
     Raises:
         FileNotFoundError: if there is no such file, or the folder holds no
@@ -103,6 +104,12 @@ def _check_history(history, source="history"):
         for key, value in entry.items():
             if key == "epoch":
                 continue
+            if key == "primitives":
+                try:
+                    record[key] = validate_primitives(value)
+                except ValueError as error:
+                    raise ValueError(f"{where}['primitives']: {error}") from None
+                continue
             try:
                 array = np.asarray(value, dtype=float)
             except (TypeError, ValueError):
@@ -115,6 +122,11 @@ def _check_history(history, source="history"):
             raise ValueError(
                 f"{where}: 'normal' and 'reduce' must have one shape, got "
                 f"{record['normal'].shape} and {record['reduce'].shape}"
+            )
+        if "primitives" in record and len(record["primitives"]) != record["normal"].shape[1]:
+            raise ValueError(
+                f"{where}: 'primitives' names {len(record['primitives'])} operations, but the weights "
+                f"have {record['normal'].shape[1]} columns"
             )
         if shape is not None and record["normal"].shape != shape:
             raise ValueError(f"{where}: weights of shape {record['normal'].shape}, earlier epochs had {shape}")
@@ -300,10 +312,10 @@ def plot_alpha_history(history, path=None, *, cell="normal", primitives=None, ti
         cell: ``"normal"`` or ``"reduce"``.
         primitives: The operation names of the weight columns, in the order
             the search used (``SearchNetwork.primitives``; an estimator's
-            ``search_space["primitives"]``). None means `PRIMITIVES` when the
-            weights have its 8 columns; for any other width the operations
-            are labelled ``op0``, ``op1``, ... in column order (the history
-            files do not record the names: pass them to get real labels).
+            ``search_space["primitives"]``). None means the names the
+            history records (a trial's ``alphas.json`` does); for a history
+            without them, `PRIMITIVES` when the weights have its 8 columns,
+            else ``op0``, ``op1``, ... in column order.
         title: The figure title; None gives ``"<cell> cell: operation weights
             per edge"``, ``""`` none.
         dpi: Resolution of the saved PNG.
@@ -335,7 +347,7 @@ def plot_alpha_history(history, path=None, *, cell="normal", primitives=None, ti
             f"{cell} weights have {edges} rows, which is not the edge count of a DARTS cell "
             "(2 + 3 + ... + (nodes + 1): 2, 5, 9, 14, ...)"
         )
-    names = _operation_names(width, primitives)
+    names = _operation_names(width, primitives if primitives is not None else history[0].get("primitives"))
 
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure

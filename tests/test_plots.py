@@ -88,12 +88,13 @@ def trial_rows():
 
 def test_read_alpha_history_round_trips_what_the_tuner_writes(tmp_path, network_history):
     assert set(network_history[0]) == {"epoch", "normal", "reduce", "normal_edges", "reduce_edges"}
-    _write_json(str(tmp_path / ALPHAS_FILE), _alphas_to_json(network_history))
+    _write_json(str(tmp_path / ALPHAS_FILE), _alphas_to_json(network_history, PRIMITIVES))
     for source in (tmp_path, tmp_path / ALPHAS_FILE, str(tmp_path)):
         read = read_alpha_history(source)
         assert len(read) == len(network_history)
         for got, expected in zip(read, network_history):
-            assert got.keys() == expected.keys()
+            assert got.keys() == {*expected.keys(), "primitives"}
+            assert got["primitives"] == PRIMITIVES
             assert got["epoch"] == expected["epoch"] and isinstance(got["epoch"], int)
             for key in ("normal", "reduce", "normal_edges", "reduce_edges"):
                 assert isinstance(got[key], np.ndarray)
@@ -166,8 +167,26 @@ def test_plot_alpha_history_from_a_search_network_and_from_a_trial_folder(tmp_pa
     assert [t.get_text() for t in figure.legends[0].get_texts()] == ["op0", "op1", "op2"]
     figure = plot_alpha_history(network_history, cell="reduce")
     assert len([ax for ax in figure.axes if ax.axison]) == num_edges(2) == 5
-    _write_json(str(tmp_path / ALPHAS_FILE), _alphas_to_json(network_history))
+    _write_json(str(tmp_path / ALPHAS_FILE), _alphas_to_json(network_history, PRIMITIVES))
     assert_png(plot_alpha_history(tmp_path, tmp_path / "a.png"), figure.get_size_inches(), 100)
+
+
+def test_plot_alpha_history_labels_the_operations_a_history_records(tmp_path):
+    primitives = ["none", "avg_pool_3x3", "sep_conv_3x3"]
+    narrow = synthetic_history(epochs=2, nodes=2, operations=3)
+    _write_json(str(tmp_path / ALPHAS_FILE), _alphas_to_json(narrow, primitives))
+    figure = plot_alpha_history(tmp_path)
+    assert [t.get_text() for t in figure.legends[0].get_texts()] == primitives
+    # Names given to the call win over the recorded ones.
+    figure = plot_alpha_history(tmp_path, primitives=["skip_connect", "max_pool_3x3", "dil_conv_3x3"])
+    assert [t.get_text() for t in figure.legends[0].get_texts()] == ["skip_connect", "max_pool_3x3", "dil_conv_3x3"]
+    bad = _alphas_to_json(narrow, primitives)
+    bad[1]["primitives"] = ["conv", "avg_pool_3x3", "sep_conv_3x3"]
+    with pytest.raises(ValueError, match=r"\[1\]\['primitives'\]: .*unknown operation"):
+        plot_alpha_history(bad)
+    bad[1]["primitives"] = ["none", "avg_pool_3x3"]
+    with pytest.raises(ValueError, match=r"\[1\]: 'primitives' names 2 operations, but the weights have 3 columns"):
+        plot_alpha_history(bad)
 
 
 def test_plot_alpha_history_refuses_bad_input(tmp_path):
@@ -256,7 +275,7 @@ def write_trial(project, trial_id, status, score, direction="max", history=None,
     }
     (folder / "trial.json").write_text(json.dumps(state))
     if history is not None:
-        _write_json(str(folder / ALPHAS_FILE), _alphas_to_json(history))
+        _write_json(str(folder / ALPHAS_FILE), _alphas_to_json(history, PRIMITIVES))
 
 
 def test_trial_alpha_history_reads_the_best_or_a_chosen_trial(tmp_path):

@@ -4,7 +4,18 @@ import keras_tuner
 import pytest
 
 from autoarch.darts import PRIMITIVES
-from autoarch.tuning.space import SETTINGS, Spec, declare, default_space, defaults, narrow_space, settings
+from autoarch.darts import PRIMITIVES
+from autoarch.tuning.space import (
+    CPU_PRIMITIVES,
+    SETTINGS,
+    Spec,
+    declare,
+    default_primitives,
+    default_space,
+    defaults,
+    narrow_space,
+    settings,
+)
 
 SHAPES = [(8, 8, 1), (32, 32, 3), (96, 96, 3)]
 
@@ -45,6 +56,13 @@ def test_cpu_and_gpu_spaces_differ(shape):
     assert gpu["search_image_size"].default >= cpu["search_image_size"].default
     assert gpu["search_samples"].default > cpu["search_samples"].default
     assert cpu["search_image_size"].default <= min(shape[:2])
+
+
+def test_cpu_searches_leave_out_the_5x5_convolutions():
+    assert default_primitives(gpu=True) == PRIMITIVES
+    assert default_primitives() == CPU_PRIMITIVES == (
+        "none", "max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "dil_conv_3x3"
+    )
 
 
 @pytest.mark.parametrize("gpu", [False, True])

@@ -276,7 +276,7 @@ class DartsTuner(BaseTuner):
                     genotype = Genotype.from_json(file.read())
             else:
                 genotype, alphas = run_search(task, settings, verbose=stage_verbose)
-                _write_json(os.path.join(directory, ALPHAS_FILE), _alphas_to_json(alphas))
+                _write_json(os.path.join(directory, ALPHAS_FILE), _alphas_to_json(alphas, task.primitives))
             with open(os.path.join(directory, GENOTYPE_FILE), "w") as file:
                 file.write(genotype.to_json())
             record["genotype"] = genotype.to_json()
@@ -357,8 +357,12 @@ class DartsTuner(BaseTuner):
         log.info("trial %s %s %s %.1fs", where, genotype, score, result.get("seconds", 0.0))
 
 
-def _alphas_to_json(history):
-    return [{key: np.asarray(value).tolist() for key, value in epoch.items()} for epoch in history]
+def _alphas_to_json(history, primitives):
+    """Each epoch's weights as lists, with the operation names of their columns."""
+    return [
+        {**{key: np.asarray(value).tolist() for key, value in epoch.items()}, "primitives": list(primitives)}
+        for epoch in history
+    ]
 
 
 def _read_result(project_dir, trial_id):

@@ -4,7 +4,7 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
 import autoarch
-from autoarch.darts import PRIMITIVES
+from autoarch.tuning.space import CPU_PRIMITIVES
 from autoarch.plots import plot_alpha_history, plot_trial_scores, trial_alpha_history
 
 from .conftest import TINY_SPACE
@@ -38,7 +38,9 @@ def test_fitted_estimator_displays_and_plots(tmp_path, digits_uint8):
 
     history = trial_alpha_history(clf.project_dir_)
     assert len(history) == TINY_SPACE["search_epochs"]
-    assert history[0]["normal"].shape == (5, len(PRIMITIVES))  # 2 nodes: 2 + 3 edges
+    # 2 nodes: 2 + 3 edges; on CPU, the six operations without the 5x5 convolutions.
+    assert history[0]["primitives"] == CPU_PRIMITIVES
+    assert history[0]["normal"].shape == (5, len(CPU_PRIMITIVES))
     assert len(trial_alpha_history(clf, row["trial_id"])) == len(history)
     assert_png(plot_alpha_history(history, tmp_path / "plots" / "alphas.png"))
     assert_png(plot_trial_scores(clf.results_, tmp_path / "plots" / "trials.png"))
