@@ -30,7 +30,7 @@ from autoarch.runtime import configure_cpu_threads, device_strategy, resolve_dev
 from autoarch.validation import check_labels
 from autoarch.tuning import distributed
 from autoarch.tuning import space as space_module
-from autoarch.tuning.tuner import TUNERS, WEIGHTS_FILE, DartsTuner, make_oracle
+from autoarch.tuning.tuner import TUNERS, WEIGHTS_FILE, DartsTuner, best_trial, make_oracle
 from autoarch.tuning.trial import Task, make_network, plain_network, train_network
 
 __all__ = ["ImageClassifier", "ImageRegressor", "load"]
@@ -296,7 +296,7 @@ class _ImageEstimator(BaseEstimator):
         if not completed:
             reasons = "; ".join(f"trial {r['trial_id']}: {r['reason']}" for r in self.results_) or "no trial ran"
             raise RuntimeError(f"every trial failed, so there is no model: {reasons}")
-        return tuner.oracle.get_best_trials(1)[0]
+        return best_trial(tuner.oracle)
 
     def _final_fit(self, tuner, task, best, space, project_dir):
         settings = space_module.settings(best.hyperparameters, space)

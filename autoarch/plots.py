@@ -230,13 +230,23 @@ def _best_trial_id(project_dir):
         score = state.get("score")
         if state.get("status") == "COMPLETED" and isinstance(score, (int, float)) and math.isfinite(score):
             trial_id = state.get("trial_id", folder.name[len("trial_"):])
-            completed.append((trial_id, float(score), _score_direction(state)))
+            completed.append((trial_id, float(score), _score_direction(state), _holdout_loss(state)))
     if not completed:
         raise ValueError(f"no completed trial in {os.fspath(project_dir)!r}: pass trial_id= to choose one")
-    directions = {direction for _, _, direction in completed if direction}
-    sign = -1.0 if directions == {"min"} else 1.0
-    # max() keeps the first of equal scores: the earliest trial, as folders sort by id.
-    return max(completed, key=lambda item: sign * item[1])[0]
+    directions = {direction for _, _, direction, _ in completed if direction}
+    sign = 1.0 if directions == {"min"} else -1.0
+    # As the estimator chooses (autoarch.tuning.tuner.best_trial): ties go to the
+    # lower holdout loss, then to the earliest trial (min() keeps the first; folders sort by id).
+    return min(completed, key=lambda item: (sign * item[1], item[3]))[0]
+
+
+def _holdout_loss(state):
+    """The last ``val_loss`` in a keras-tuner trial state, or infinity."""
+    try:
+        value = state["metrics"]["metrics"]["val_loss"]["observations"][-1]["value"][0]
+    except (KeyError, IndexError, TypeError):
+        return math.inf
+    return float(value) if _finite(value) else math.inf
 
 
 # --------------------------------------------------------------------------- alphas

@@ -257,7 +257,7 @@ def test_plot_trial_scores_refuses_bad_input():
 # --------------------------------------------------------------------------- trial_alpha_history
 
 
-def write_trial(project, trial_id, status, score, direction="max", history=None, previous=None):
+def write_trial(project, trial_id, status, score, direction="max", history=None, previous=None, loss=None):
     folder = project / f"trial_{trial_id}"
     folder.mkdir(parents=True)
     metrics = {} if score is None else {
@@ -268,6 +268,8 @@ def write_trial(project, trial_id, status, score, direction="max", history=None,
             "other": {"direction": "min", "observations": [{"value": [score + 100.0], "step": 0}]},
         }
     }
+    if loss is not None:
+        metrics["metrics"]["val_loss"] = {"direction": "min", "observations": [{"value": [loss], "step": 0}]}
     values = {"init_channels": 4} if previous is None else {"tuner/trial_id": previous}
     state = {
         "trial_id": trial_id, "hyperparameters": {"space": [], "values": values}, "metrics": metrics,
@@ -295,6 +297,13 @@ def test_trial_alpha_history_reads_the_best_or_a_chosen_trial(tmp_path):
         trial_alpha_history(tmp_path / "missing")
     with pytest.raises(ValueError, match="project_dir_"):
         trial_alpha_history(autoarch.ImageClassifier())
+
+
+def test_trial_alpha_history_breaks_ties_as_the_estimator_does(tmp_path):
+    write_trial(tmp_path, "00", "COMPLETED", 0.9, loss=0.3, history=synthetic_history(epochs=1, nodes=2))
+    write_trial(tmp_path, "01", "COMPLETED", 0.9, loss=0.2, history=synthetic_history(epochs=2, nodes=2))
+    write_trial(tmp_path, "02", "COMPLETED", 0.9, loss=0.2, history=synthetic_history(epochs=3, nodes=2))
+    assert len(trial_alpha_history(tmp_path)) == 2  # equal accuracy: the lower loss, then the earlier
 
 
 def test_trial_alpha_history_follows_the_objective_direction(tmp_path):

@@ -30,7 +30,7 @@ from autoarch.tuning import space as space_module
 from autoarch.tuning.evolution import RegularizedEvolutionOracle
 from autoarch.tuning.trial import evaluate_network, make_network, run_search, train_network
 
-__all__ = ["TUNERS", "make_oracle", "DartsTuner", "read_results", "short_genotype"]
+__all__ = ["TUNERS", "make_oracle", "DartsTuner", "best_trial", "read_results", "short_genotype"]
 
 log = logging.getLogger("autoarch")
 
@@ -355,6 +355,31 @@ class DartsTuner(BaseTuner):
         else:
             score = f"failed: {result.get('reason', message)}"
         log.info("trial %s %s %s %.1fs", where, genotype, score, result.get("seconds", 0.0))
+
+
+def best_trial(oracle):
+    """The best completed trial of ``oracle``, or None if no trial completed.
+
+    Equal scores are common on a small holdout (accuracy moves in steps of one
+    image), so ties go to the lower holdout loss (``val_loss``), then to the
+    earlier trial.
+    """
+    completed = [
+        (position, trial)
+        for position, trial in enumerate(oracle.trials.values())
+        if trial.status == TrialStatus.COMPLETED and trial.score is not None
+    ]
+    if not completed:
+        return None
+    sign = -1.0 if oracle.objective.direction == "max" else 1.0
+
+    def rank(item):
+        position, trial = item
+        loss = trial.metrics.get_last_value("val_loss") if trial.metrics.exists("val_loss") else None
+        loss = float(loss) if loss is not None and math.isfinite(loss) else math.inf
+        return (sign * float(trial.score), loss, position)
+
+    return min(completed, key=rank)[1]
 
 
 def _alphas_to_json(history, primitives):
