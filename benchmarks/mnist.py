@@ -4,7 +4,7 @@ Reads the IDX files of DATA_DIR (default ``../shared/data/mnist10k``, the
 10,000-image MNIST test set): the first 8,000 images fit, the last 2,000 test.
 Prints the test accuracy, the wall time of ``fit``, the parameter count and the
 peak resident memory; the last line is the same as JSON (also written to
-``benchmarks/results/mnist[_trialsN].json``). Target (issue 3): >= 98.5% test
+``benchmarks/results/mnist[_trialsN][_seedS].json``). Target (issue 3): >= 98.5% test
 accuracy in <= 100 s on 2 CPU cores with ``max_trials=1`` (AutoKeras 3.0's
 default ImageClassifier: 98.0% in 101 s on a quiet machine of this kind).
 
@@ -35,7 +35,7 @@ def main():
 
     x, y = read_mnist_folder(args.data_dir)["t10k"]
     x_fit, y_fit, x_test, y_test = x[:8000], y[:8000], x[8000:], y[8000:]
-    suffix = "" if args.max_trials == 1 else f"_trials{args.max_trials}"
+    suffix = ("" if args.max_trials == 1 else f"_trials{args.max_trials}") + ("" if args.seed == 0 else f"_seed{args.seed}")
     fit_and_report(
         "mnist",
         lambda directory: autoarch.ImageClassifier(
