@@ -3,7 +3,8 @@
 The first 1,500 images fit, the remaining 297 test (nothing trains or selects on
 them). Prints the trials, the test accuracy, the wall time of ``fit`` and the
 peak resident memory, and writes the figures as JSON to
-``benchmarks/results/digits.json`` (last line of output: the same JSON).
+``benchmarks/results/digits[_trialsN][_tuner][_seedS].json`` (last line of output: the same
+JSON).
 Target (issue 3): >= 97% test accuracy within 5 minutes on 2 CPU cores.
 
 Run from the repository root::
@@ -46,7 +47,11 @@ def main():
         x_test,
         y_test,
         {"max_trials": args.max_trials, "tuner": args.tuner, "seed": args.seed},
-        "digits.json",
+        "digits"
+        + ("" if args.max_trials == 3 else f"_trials{args.max_trials}")
+        + ("" if args.tuner == "bayesian" else f"_{args.tuner}")
+        + ("" if args.seed == 0 else f"_seed{args.seed}")
+        + ".json",
     )
 
 if __name__ == "__main__":
