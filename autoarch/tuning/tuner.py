@@ -313,12 +313,13 @@ class DartsTuner(BaseTuner):
             _write_json(os.path.join(directory, RESULT_FILE), record)
 
     def _keep_if_best(self, trial_id, metrics, network):
-        objective = self.oracle.objective
+        objective = self._local_oracle.objective  # a worker's gRPC client may not carry it
         value = metrics.get(objective.name)
         if value is None:
             return
-        if self._best_network is None or objective.better_than(value, self._best_network[1]):
-            self._best_network = (trial_id, value, network)
+        rank = _rank(objective.direction, value, metrics.get("val_loss"))
+        if self._best_network is None or rank < self._best_network[1]:
+            self._best_network = (trial_id, rank, network)
 
     def trained_network(self, trial_id):
         """The trained network of ``trial_id`` if this process ran it and still holds it, else None.
@@ -371,15 +372,20 @@ def best_trial(oracle):
     ]
     if not completed:
         return None
-    sign = -1.0 if oracle.objective.direction == "max" else 1.0
 
     def rank(item):
         position, trial = item
         loss = trial.metrics.get_last_value("val_loss") if trial.metrics.exists("val_loss") else None
-        loss = float(loss) if loss is not None and math.isfinite(loss) else math.inf
-        return (sign * float(trial.score), loss, position)
+        return (*_rank(oracle.objective.direction, trial.score, loss), position)
 
     return min(completed, key=rank)[1]
+
+
+def _rank(direction, score, loss):
+    """Sort key of a trial: better scores first, then lower holdout losses."""
+    sign = -1.0 if direction == "max" else 1.0
+    loss = float(loss) if loss is not None and math.isfinite(loss) else math.inf
+    return (sign * float(score), loss)
 
 
 def _alphas_to_json(history, primitives):
