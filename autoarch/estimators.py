@@ -30,7 +30,8 @@ from autoarch.runtime import configure_cpu_threads, device_strategy, resolve_dev
 from autoarch.validation import check_labels
 from autoarch.tuning import distributed
 from autoarch.tuning import space as space_module
-from autoarch.tuning.tuner import TUNERS, WEIGHTS_FILE, DartsTuner, best_trial, make_oracle
+from autoarch.tuning.ensemble import load_predictions, select_members
+from autoarch.tuning.tuner import TUNERS, WEIGHTS_FILE, DartsTuner, ensemble_candidates, make_oracle
 from autoarch.tuning.trial import Task, make_network, plain_network, train_network
 
 __all__ = ["ImageClassifier", "ImageRegressor", "load"]
@@ -89,6 +90,7 @@ class _ImageEstimator(BaseEstimator):
         search_space=None,
         verbose=1,
         refit="continue",
+        ensemble_size=3,
         allow_flips=False,
         genotype=None,
         devices=None,
@@ -105,6 +107,7 @@ class _ImageEstimator(BaseEstimator):
         self.search_space = search_space
         self.verbose = verbose
         self.refit = refit
+        self.ensemble_size = ensemble_size
         self.allow_flips = allow_flips
         self.genotype = genotype
         self.devices = devices
@@ -136,6 +139,10 @@ class _ImageEstimator(BaseEstimator):
             raise ValueError(f"search_space must be a dict or None, got {type(self.search_space).__name__}")
         if not any(self.refit is v or self.refit == v for v in REFIT_MODES):
             raise ValueError(f"refit must be 'continue', 'scratch', True or False, got {self.refit!r}")
+        if isinstance(self.ensemble_size, bool) or not (
+            isinstance(self.ensemble_size, (int, np.integer)) and self.ensemble_size >= 1
+        ):
+            raise ValueError(f"ensemble_size must be an integer >= 1, got {self.ensemble_size!r}")
         if self.verbose not in (0, 1, 2, False, True):
             raise ValueError(f"verbose must be 0, 1 or 2, got {self.verbose!r}")
         if self.genotype is not None:
@@ -268,8 +275,8 @@ class _ImageEstimator(BaseEstimator):
                 self.__dict__.pop("model_", None)
                 log.info("search over: %r makes the final model", distributed.final_fit_owner())
             else:
-                best = self._best_trial(tuner)
-                self._final_fit(tuner, task, best, space, project_dir)
+                members = self._ensemble_trials(tuner)
+                self._final_fit(tuner, task, members, space, project_dir)
         self.fit_seconds_ = time.monotonic() - started
         return self
 
@@ -286,42 +293,75 @@ class _ImageEstimator(BaseEstimator):
                 project_name=os.path.basename(project_dir),
                 overwrite=bool(self.overwrite),
                 verbose=self.verbose,
+                keep_networks=int(self.ensemble_size),
             )
         if captured.getvalue().strip():
             log.info(captured.getvalue().strip())
         return tuner
 
-    def _best_trial(self, tuner):
+    def _ensemble_trials(self, tuner):
         completed = [row for row in self.results_ if row["status"] == "COMPLETED"]
         if not completed:
             reasons = "; ".join(f"trial {r['trial_id']}: {r['reason']}" for r in self.results_) or "no trial ran"
             raise RuntimeError(f"every trial failed, so there is no model: {reasons}")
-        return best_trial(tuner.oracle)
+        candidates = {trial.trial_id: trial for trial in ensemble_candidates(tuner.oracle)}
+        predictions = {}
+        if self.ensemble_size > 1:
+            for trial_id in candidates:
+                saved = load_predictions(tuner.get_trial_dir(trial_id))
+                if saved is not None:
+                    predictions[trial_id] = saved
+        members = select_members(
+            list(candidates),
+            predictions,
+            int(self.ensemble_size),
+            self._regression,
+            sizes={row["trial_id"]: row.get("parameters") or 0 for row in completed},
+            max_size=self.max_model_size,
+        )
+        return [candidates[trial_id] for trial_id in members]
 
-    def _final_fit(self, tuner, task, best, space, project_dir):
-        settings = space_module.settings(best.hyperparameters, space)
-        trial_dir = tuner.get_trial_dir(best.trial_id)
+    def _final_fit(self, tuner, task, members, space, project_dir):
+        mode = "scratch" if self.refit is True or self.refit == "scratch" else ("continue" if self.refit else None)
+        holdout_is_ours = task.holdout[0] is task.data
+        if mode == "continue" and not holdout_is_ours:
+            mode = None  # the trials' networks have already seen all the training data
+        everything = np.sort(np.concatenate([task.train, task.holdout[2]])) if holdout_is_ours else task.train
+        networks, genotypes = [], []
+        for position, trial in enumerate(members):
+            genotype, network = self._final_network(tuner, task, trial, space, mode, everything, position)
+            genotypes.append(genotype)
+            networks.append(network)
+        best = members[0]
+        self.best_genotype_ = genotypes[0]
+        self.best_hyperparameters_ = {k: v for k, v in best.hyperparameters.values.items()}
+        self.ensemble_trials_ = [trial.trial_id for trial in members]
+        self.model_ = self._wrap(networks, task.data)
+        self.project_dir_ = project_dir
+        final = os.path.join(project_dir, project.FINAL_MODEL)
+        os.makedirs(os.path.dirname(final), exist_ok=True)
+        export_keras(self.model_, final, self._metadata(), overwrite=True)
+
+    def _final_network(self, tuner, task, trial, space, mode, everything, position):
+        """One trial's network after the final fit (``mode``: "continue", "scratch" or None)."""
+        settings = space_module.settings(trial.hyperparameters, space)
+        trial_dir = tuner.get_trial_dir(trial.trial_id)
         with open(os.path.join(trial_dir, "genotype.json")) as file:
             genotype = Genotype.from_json(file.read())
-        best_seconds = next(r["seconds"] for r in self.results_ if r["trial_id"] == best.trial_id) or 0.0
+        seconds = next(r["seconds"] for r in self.results_ if r["trial_id"] == trial.trial_id) or 0.0
         epochs = int(settings.get("tuner/epochs", settings["train_epochs"]))
-        holdout_is_ours = task.holdout[0] is task.data
-        everything = np.sort(np.concatenate([task.train, task.holdout[2]])) if holdout_is_ours else task.train
-        mode = "scratch" if self.refit is True or self.refit == "scratch" else ("continue" if self.refit else None)
-        if mode == "continue" and not holdout_is_ours:
-            mode = None  # the trial's network has already seen all the training data
         if self.seed is not None:
-            keras.utils.set_random_seed(self.seed)
-        network = tuner.trained_network(best.trial_id) if mode != "scratch" else None
+            keras.utils.set_random_seed(self.seed + position)
+        network = tuner.trained_network(trial.trial_id) if mode != "scratch" else None
         if network is None:
             network = make_network(task, genotype, settings)
             if mode != "scratch":
                 network.load_weights(os.path.join(trial_dir, WEIGHTS_FILE))
-        if mode == "scratch" and task.time_left() >= best_seconds:
-            log.info("final fit: the best genotype trains from scratch on all the training data")
+        if mode == "scratch" and task.time_left() >= seconds:
+            log.info("final fit: trial %s's genotype trains from scratch on all the training data", trial.trial_id)
             train_network(task, network, settings, everything, epochs, verbose=int(self.verbose))
-        elif mode == "continue" and task.time_left() >= best_seconds * CONTINUE_EPOCH_SHARE:
-            log.info("final fit: the best trial's network continues on all the training data")
+        elif mode == "continue" and task.time_left() >= seconds * CONTINUE_EPOCH_SHARE:
+            log.info("final fit: trial %s's network continues on all the training data", trial.trial_id)
             train_network(
                 task,
                 network,
@@ -333,15 +373,8 @@ class _ImageEstimator(BaseEstimator):
                 continued=True,
             )
         elif mode is not None:
-            log.info("too little time left for a final fit: keeping the best trial's network")
-        network = plain_network(task, genotype, settings, network)  # exported without the strategy
-        self.best_genotype_ = genotype
-        self.best_hyperparameters_ = {k: v for k, v in best.hyperparameters.values.items()}
-        self.model_ = self._wrap(network, task.data)
-        self.project_dir_ = project_dir
-        final = os.path.join(project_dir, project.FINAL_MODEL)
-        os.makedirs(os.path.dirname(final), exist_ok=True)
-        export_keras(self.model_, final, self._metadata(), overwrite=True)
+            log.info("too little time left for a final fit: keeping trial %s's network", trial.trial_id)
+        return genotype, plain_network(task, genotype, settings, network)  # exported without the strategy
 
     # ------------------------------------------------------------ task specific hooks
 
@@ -373,12 +406,17 @@ class _ImageEstimator(BaseEstimator):
             )
         return val, self._encode_targets(val.labels)
 
-    def _wrap(self, network, data):
+    def _wrap(self, networks, data):
         inputs = keras.Input(tuple(data.image_shape), name="images")
         normalized = keras.layers.Normalization(
             mean=np.asarray(data.mean, np.float32), variance=np.asarray(data.variance, np.float32), name="normalize"
         )(inputs)
-        outputs = network(normalized)
+        if len(networks) == 1:
+            outputs = networks[0](normalized)
+        else:
+            for position, network in enumerate(networks):
+                network.name = f"darts_network_{position}"  # nested models need distinct names
+            outputs = keras.layers.Average(name="ensemble_average")([network(normalized) for network in networks])
         outputs = self._output_layer(outputs)
         return keras.Model(inputs, outputs, name="autoarch_model")
 
@@ -456,6 +494,7 @@ class _ImageEstimator(BaseEstimator):
             "image_shape": list(self.image_shape_),
             "best_genotype": self.best_genotype_.to_json(),
             "best_hyperparameters": self.best_hyperparameters_,
+            "ensemble_trials": self.ensemble_trials_,
             "results": self.results_,
             **self._task_metadata(),
         }
@@ -480,7 +519,9 @@ class ImageClassifier(ClassifierMixin, _ImageEstimator):
     Each trial runs a DARTS search (cells of mixed operations, bilevel training),
     derives a genotype, trains that network and scores it on a holdout;
     keras-tuner chooses each trial's outer hyperparameters. The best trial's
-    network then trains a little longer on all the data (see ``refit``).
+    network, and those of the trials chosen to join it, then train a little
+    longer on all the data (see ``refit``), and the final model averages
+    their predictions (see ``ensemble_size``).
 
     Args:
         max_trials: trials to run (>= 1).
@@ -497,17 +538,23 @@ class ImageClassifier(ClassifierMixin, _ImageEstimator):
         time_limit: seconds for the whole fit: no trial starts after it, a
             running stage stops at an epoch end, the best so far is used.
         max_model_size: most parameters of a derived network; larger ones fail
-            their trial with the reason recorded.
+            their trial with the reason recorded. The final model (all the
+            ensemble's networks together) stays within it too.
         search_space: fix or narrow settings of `autoarch.tuning.space.SETTINGS`:
             a value fixes, a list is a choice, a ``(min, max)`` tuple a range;
             ``"primitives"`` sets the candidate operations.
         verbose: 0 silent; 1 a progress bar per stage and a line per trial;
             2 one line per epoch instead of bars (for logs).
-        refit: how the final model is trained on all the data (the holdout
-            included) after the search: ``"continue"`` (default) trains the
-            best trial's network further, for an eighth of its epochs;
-            ``"scratch"`` (or True) retrains the best genotype from scratch;
-            False keeps the best trial's network as it is.
+        refit: how each network of the final model is trained on all the
+            data (the holdout included) after the search: ``"continue"``
+            (default) trains the trial's network further, for an eighth of its
+            epochs; ``"scratch"`` (or True) retrains the trial's genotype from
+            scratch; False keeps the trial's network as it is.
+        ensemble_size: the most trials' networks the final model averages.
+            The best trial's comes first; another trial joins while its
+            holdout predictions lower the holdout loss of the average
+            (ensemble selection, see `autoarch.tuning.ensemble`). 1 gives
+            the best trial's network alone.
         allow_flips: left-right flips keep the label, so augmentation may flip.
         genotype: a fixed `Genotype` (or its JSON) to train instead of searching.
         devices: the devices each trial trains on, under
@@ -520,8 +567,11 @@ class ImageClassifier(ClassifierMixin, _ImageEstimator):
 
     Attributes:
         classes_: the classes, in the order of ``predict_proba``'s columns.
-        best_genotype_: the genotype of the final model.
+        best_genotype_: the best trial's genotype (the first network of the
+            final model).
         best_hyperparameters_: the best trial's outer hyperparameters.
+        ensemble_trials_: the trial ids whose networks the final model
+            averages, best first.
         model_: the final `keras.Model` (raw images in, probabilities out).
         results_: one dict per trial: ``trial_id``, ``hyperparameters``,
             ``genotype``, ``score``, ``parameters``, ``seconds``, ``status``,
@@ -753,6 +803,9 @@ def _estimator_html(estimator):
         row = results[best_index]
         best_score = f"{objective_name} = {_format_number(row['score'])} (trial {row.get('trial_id')})"
         summary.append(("best score", best_score))
+    members = getattr(estimator, "ensemble_trials_", None) or []
+    if len(members) > 1:
+        summary.append(("final model", f"average of trials {', '.join(str(m) for m in members)}"))
     if getattr(estimator, "fit_seconds_", None) is not None:
         summary.append(("fit time", f"{estimator.fit_seconds_:.1f} s"))
     try:
@@ -823,6 +876,7 @@ def load(path):
     estimator.best_genotype_ = Genotype.from_json(metadata["best_genotype"])
     estimator.best_hyperparameters_ = metadata["best_hyperparameters"]
     estimator.results_ = metadata["results"]
+    estimator.ensemble_trials_ = metadata.get("ensemble_trials")  # None in files saved before ensembles
     if cls is ImageClassifier:
         dtype = np.dtype(metadata["label_dtype"])
         encoding = LabelEncoding()

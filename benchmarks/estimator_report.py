@@ -21,6 +21,7 @@ def fit_and_report(name, make_estimator, x_fit, y_fit, x_test, y_test, settings,
         clf.fit(x_fit, y_fit)
         seconds = time.perf_counter() - started
         accuracy = clf.score(x_test, y_test)
+        members = member_accuracies(clf, x_test, y_test)
     figures = {
         "benchmark": name,
         **settings,
@@ -28,8 +29,10 @@ def fit_and_report(name, make_estimator, x_fit, y_fit, x_test, y_test, settings,
         "fit_seconds": round(seconds, 1),
         "parameters": int(clf.model_.count_params()),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "ensemble_trials": clf.ensemble_trials_,
+        "member_test_accuracy": members,
         "trials": [
-            {k: r[k] for k in ("trial_id", "status", "score", "seconds", "parameters", "reason")}
+            {k: r[k] for k in ("trial_id", "status", "score", "seconds", "parameters", "reason", "hyperparameters")}
             for r in clf.results_
         ],
         "best_hyperparameters": clf.best_hyperparameters_,
@@ -39,7 +42,7 @@ def fit_and_report(name, make_estimator, x_fit, y_fit, x_test, y_test, settings,
     }
     print(
         f"test accuracy {accuracy:.4f}, fit {seconds:.1f} s, {figures['parameters']} parameters, "
-        f"peak {figures['peak_rss_mb']} MB"
+        f"peak {figures['peak_rss_mb']} MB, members (trial: test accuracy) {members}"
     )
     results = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
     os.makedirs(results, exist_ok=True)
@@ -47,3 +50,19 @@ def fit_and_report(name, make_estimator, x_fit, y_fit, x_test, y_test, settings,
         json.dump(figures, file, indent=1)
     print(json.dumps(figures))
     return figures
+
+
+def member_accuracies(clf, x_test, y_test):
+    """Test accuracy of each network of the final model on its own, by trial id."""
+    import numpy as np
+
+    from autoarch.inputs import read_images
+
+    model = clf.model_
+    images = model.get_layer("normalize")(read_images(x_test, tuple(clf.image_shape_)))
+    networks = [layer for layer in model.layers if layer.name.startswith("darts_network")]
+    found = {}
+    for trial_id, network in zip(clf.ensemble_trials_, networks):
+        predicted = np.asarray(clf.classes_)[np.argmax(np.asarray(network.predict(images, verbose=0)), axis=1)]
+        found[trial_id] = round(float(np.mean(predicted == np.asarray(y_test))), 4)
+    return found

@@ -3,9 +3,10 @@
 Run: ``python examples/quickstart.py`` (a few minutes on 2 CPU cores). It fits
 `autoarch.ImageClassifier` on three quarters of the digits (each trial: a DARTS
 search, the derived network trained and scored on a holdout; then the best
-trial's network trains a little longer on all of it), prints the trials, the found genotype and
-the accuracy on the quarter nothing trained on, and leaves the project (trials,
-final model) in ``./autoarch_projects/quickstart``.
+trial's network, and the other's if it improves their average on the
+holdout, train a little longer on all of it), prints the trials, the final model's members, the best
+genotype and the accuracy on the quarter nothing trained on, and leaves the
+project (trials, final model) in ``./autoarch_projects/quickstart``.
 
 Options: ``--max-trials N``, ``--directory DIR`` and ``--search-space JSON``
 (settings of `autoarch.tuning.space.SETTINGS` to fix, e.g. ``'{"cells": 4}'``).
@@ -41,7 +42,8 @@ def main(max_trials=2, seed=0, directory="autoarch_projects", search_space=None,
     clf.fit(x_fit, y_fit)
     for row in clf.results_:
         print(f"trial {row['trial_id']}: {row['status']}, holdout accuracy {row['score']}, {row['seconds']} s")
-    print("Found genotype:\n" + str(clf.best_genotype_))
+    print(f"Final model: the average of trials {', '.join(clf.ensemble_trials_)}")
+    print("Best genotype:\n" + str(clf.best_genotype_))
     accuracy = clf.score(x_test, y_test)
     print(f"Test accuracy on held-out digits: {accuracy:.4f}")
     return accuracy

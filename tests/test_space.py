@@ -10,6 +10,7 @@ from autoarch.tuning.space import (
     SETTINGS,
     Spec,
     declare,
+    default_network_channels,
     default_primitives,
     default_space,
     defaults,
@@ -256,3 +257,16 @@ def test_settings_fill_missing_values_with_defaults_and_keep_tuner_keys():
     assert "tuner/epochs" not in settings({}, NARROWED)
     # Values of names the space does not have are left out.
     assert "old_setting" not in settings({"old_setting": 1}, NARROWED)
+
+
+def test_small_data_gets_wider_networks_on_cpu_within_the_work_cap():
+    digits = default_space(1500, (8, 8, 1))["network_channels"]
+    assert digits == Spec("choice", 24, (8, 12, 16, 24))
+    # The MNIST benchmark's default is the cap itself; more data never goes below the old widths.
+    assert default_space(8000, (28, 28, 1))["network_channels"].default == 16
+    assert default_space(60_000, (28, 28, 1))["network_channels"].default == 16
+    assert default_space(20_000, (8, 8, 1))["network_channels"].default == 16
+    assert default_space(60_000, (8, 8, 1))["network_channels"].default == 12
+    assert default_network_channels(8000, 8, 14, least=12) == 16
+    assert default_network_channels(8000, 8, 14, least=24) == 24
+    assert default_space(1500, (8, 8, 1), gpu=True)["network_channels"].default == 24  # GPU: unchanged

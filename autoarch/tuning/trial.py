@@ -35,6 +35,7 @@ __all__ = [
     "plain_network",
     "train_network",
     "evaluate_network",
+    "holdout_predictions",
     "MAX_SKIP_CONNECTIONS",
 ]
 
@@ -334,21 +335,32 @@ def holdout_batches(task, batch_size=256):
     )
 
 
+def holdout_predictions(task, network):
+    """``(targets, predictions)`` of ``network`` on the holdout, as numpy arrays in holdout order.
+
+    Targets are class indices (classification) or ``(n, outputs)`` standardised
+    values; predictions are ``(n, classes)`` probabilities or ``(n, outputs)`` values.
+    """
+    truth, predicted = [], []
+    for x, y in holdout_batches(task):
+        truth.append(np.asarray(y))
+        predicted.append(np.asarray(network(x, training=False)))
+    truth, predicted = np.concatenate(truth), np.concatenate(predicted)
+    if task.regression:
+        truth = truth.reshape(-1, task.num_outputs)
+        predicted = predicted.reshape(-1, task.num_outputs)
+    return truth, predicted
+
+
 def evaluate_network(task, network):
     """Holdout metrics of ``network`` as plain floats (what keras-tuner may send over gRPC).
 
     Classification: ``val_loss`` and ``val_accuracy``. Regression: ``val_loss``
     (MSE on standardised targets) and ``val_r2``.
     """
-    holdout = holdout_batches(task)
     if task.regression:
-        truth, predicted = [], []
-        for x, y in holdout:
-            truth.append(np.asarray(y))
-            predicted.append(network(x, training=False).numpy())
-        truth = np.concatenate(truth).reshape(-1, task.num_outputs)
-        predicted = np.concatenate(predicted).reshape(-1, task.num_outputs)
+        truth, predicted = holdout_predictions(task, network)
         mse = float(np.mean((truth - predicted) ** 2))
         return {"val_loss": mse, "val_r2": float(r2_score(truth, predicted))}
-    loss, accuracy = network.evaluate(holdout, verbose=0)
+    loss, accuracy = network.evaluate(holdout_batches(task), verbose=0)
     return {"val_loss": float(loss), "val_accuracy": float(accuracy)}

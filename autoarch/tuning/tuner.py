@@ -27,10 +27,11 @@ from keras_tuner.src.engine.trial import TrialStatus
 from autoarch.darts import Genotype
 from autoarch.tuning import distributed
 from autoarch.tuning import space as space_module
+from autoarch.tuning.ensemble import save_predictions
 from autoarch.tuning.evolution import RegularizedEvolutionOracle
-from autoarch.tuning.trial import evaluate_network, make_network, run_search, train_network
+from autoarch.tuning.trial import evaluate_network, holdout_predictions, make_network, run_search, train_network
 
-__all__ = ["TUNERS", "make_oracle", "DartsTuner", "best_trial", "read_results", "short_genotype"]
+__all__ = ["TUNERS", "make_oracle", "DartsTuner", "best_trial", "ranked_trials", "ensemble_candidates", "read_results", "short_genotype"]
 
 log = logging.getLogger("autoarch")
 
@@ -184,16 +185,19 @@ class DartsTuner(BaseTuner):
         overwrite: start afresh instead of resuming (ignored on a worker of a
             distributed search: only the chief may delete the project).
         verbose: 0 silent, 1 progress bars and a line per trial.
+        keep_networks: how many of the best trained networks this process
+            keeps in memory for the final fit (see `trained_network`).
     """
 
-    def __init__(self, oracle, space, directory, project_name, overwrite=False, verbose=1):
+    def __init__(self, oracle, space, directory, project_name, overwrite=False, verbose=1, keep_networks=1):
         self.space = space
         self.verbose = verbose
+        self.keep_networks = keep_networks
         self.task = None
         self._local_oracle = oracle  # a worker's keras-tuner swaps it for a gRPC client
         self._heartbeat = None
         self._waiting = False
-        self._best_network = None  # (trial_id, objective value, trained network) of this process
+        self._kept_networks = []  # (rank, trial_id, trained network) of this process's best trials, best first
         super().__init__(
             oracle,
             hypermodel=_SpaceModel(space),
@@ -299,7 +303,8 @@ class DartsTuner(BaseTuner):
             if not all(math.isfinite(v) for v in metrics.values()):
                 raise FailedTrialError(f"diverged: holdout metrics are not finite: {metrics}")
             network.save_weights(os.path.join(directory, WEIGHTS_FILE))
-            self._keep_if_best(trial.trial_id, metrics, network)
+            save_predictions(directory, *holdout_predictions(task, network))  # for the ensemble selection
+            self._keep_if_among_best(trial.trial_id, metrics, network)
             record.update(status="COMPLETED", metrics=metrics)
             return metrics
         except FailedTrialError as error:
@@ -312,24 +317,24 @@ class DartsTuner(BaseTuner):
             record["seconds"] = round(time.monotonic() - started, 2)
             _write_json(os.path.join(directory, RESULT_FILE), record)
 
-    def _keep_if_best(self, trial_id, metrics, network):
+    def _keep_if_among_best(self, trial_id, metrics, network):
         objective = self._local_oracle.objective  # a worker's gRPC client may not carry it
         value = metrics.get(objective.name)
         if value is None:
             return
         rank = _rank(objective.direction, value, metrics.get("val_loss"))
-        if self._best_network is None or rank < self._best_network[1]:
-            self._best_network = (trial_id, rank, network)
+        # sorted() is stable: an equal rank stays behind the earlier trial, as in `ranked_trials`.
+        kept = sorted([*self._kept_networks, (rank, trial_id, network)], key=lambda item: item[0])
+        self._kept_networks = kept[: self.keep_networks]
 
     def trained_network(self, trial_id):
         """The trained network of ``trial_id`` if this process ran it and still holds it, else None.
 
-        The tuner holds the network of the best trial it ran, so that the final
-        fit can continue it without rebuilding it (and tracing it) again.
+        The tuner holds the networks of the ``keep_networks`` best trials it
+        ran, so that the final fit can continue them without rebuilding (and
+        tracing) them again.
         """
-        if self._best_network is not None and self._best_network[0] == trial_id:
-            return self._best_network[2]
-        return None
+        return next((network for _, kept_id, network in self._kept_networks if kept_id == trial_id), None)
 
     def on_trial_end(self, trial):
         self._stop_heartbeat()
@@ -358,8 +363,8 @@ class DartsTuner(BaseTuner):
         log.info("trial %s %s %s %.1fs", where, genotype, score, result.get("seconds", 0.0))
 
 
-def best_trial(oracle):
-    """The best completed trial of ``oracle``, or None if no trial completed.
+def ranked_trials(oracle):
+    """The completed trials of ``oracle``, best first.
 
     Equal scores are common on a small holdout (accuracy moves in steps of one
     image), so ties go to the lower holdout loss (``val_loss``), then to the
@@ -370,15 +375,43 @@ def best_trial(oracle):
         for position, trial in enumerate(oracle.trials.values())
         if trial.status == TrialStatus.COMPLETED and trial.score is not None
     ]
-    if not completed:
-        return None
 
     def rank(item):
         position, trial = item
         loss = trial.metrics.get_last_value("val_loss") if trial.metrics.exists("val_loss") else None
         return (*_rank(oracle.objective.direction, trial.score, loss), position)
 
-    return min(completed, key=rank)[1]
+    return [trial for _, trial in sorted(completed, key=rank)]
+
+
+def best_trial(oracle):
+    """The best completed trial of ``oracle`` (the first of `ranked_trials`), or None if none completed."""
+    ranked = ranked_trials(oracle)
+    return ranked[0] if ranked else None
+
+
+def ensemble_candidates(oracle):
+    """The completed trials of ``oracle`` that may join the final ensemble, best first.
+
+    A Hyperband trial that continues another one's network (and the one it
+    continues) count as one: only the better of a lineage is a candidate.
+    """
+    trials = oracle.trials
+
+    def lineage(trial):
+        found = set()
+        while trial is not None and trial.trial_id not in found:
+            found.add(trial.trial_id)
+            trial = trials.get(trial.hyperparameters.values.get("tuner/trial_id"))
+        return found
+
+    chosen, taken = [], set()
+    for trial in ranked_trials(oracle):
+        family = lineage(trial)
+        if not family & taken:
+            chosen.append(trial)
+            taken |= family
+    return chosen
 
 
 def _rank(direction, score, loss):
