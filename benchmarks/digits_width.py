@@ -69,7 +69,9 @@ def main():
             )
             test = batches(tf.data.Dataset.from_tensor_slices((x_test, y_test)), batch_size=256, mean=mean, variance=variance)
             network = build_network(genotype, (8, 8, 1), 10, init_channels=channels, layers=3, drop_path=False, seed=seed)
-            network.compile(keras.optimizers.Adam(args.learning_rate), "sparse_categorical_crossentropy", ["accuracy"])
+            network.compile(
+                optimizer=keras.optimizers.Adam(args.learning_rate), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+            )
             lr, epochs = args.learning_rate, args.epochs
             schedule = keras.callbacks.LearningRateScheduler(lambda e: 0.5 * lr * (1 + math.cos(math.pi * e / epochs)))
             started = time.perf_counter()
