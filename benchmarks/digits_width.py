@@ -67,13 +67,21 @@ def main():
                 batch_size=32, mean=mean, variance=variance, augmentation=Augmentation(crop=True),
                 shuffle=True, seed=seed + 7, cache=True,
             )
-            test = batches(tf.data.Dataset.from_tensor_slices((x_test, y_test)), batch_size=256, mean=mean, variance=variance)
-            network = build_network(genotype, (8, 8, 1), 10, init_channels=channels, layers=3, drop_path=False, seed=seed)
+            test = batches(
+                tf.data.Dataset.from_tensor_slices((x_test, y_test)), batch_size=256, mean=mean, variance=variance
+            )
+            network = build_network(
+                genotype, (8, 8, 1), 10, init_channels=channels, layers=3, drop_path=False, seed=seed
+            )
             network.compile(
-                optimizer=keras.optimizers.Adam(args.learning_rate), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+                optimizer=keras.optimizers.Adam(args.learning_rate),
+                loss="sparse_categorical_crossentropy",
+                metrics=["accuracy"],
             )
             lr, epochs = args.learning_rate, args.epochs
-            schedule = keras.callbacks.LearningRateScheduler(lambda e: 0.5 * lr * (1 + math.cos(math.pi * e / epochs)))
+            schedule = keras.callbacks.LearningRateScheduler(
+                lambda e: 0.5 * lr * (1 + math.cos(math.pi * e / epochs))
+            )
             started = time.perf_counter()
             network.fit(train, epochs=epochs, callbacks=[schedule], verbose=0)
             seconds = time.perf_counter() - started
@@ -87,10 +95,11 @@ def main():
             rows.append(row)
             print(json.dumps(row), flush=True)
         accuracies = [r["test_accuracy"] for r in rows if r["channels"] == channels]
+        averaged = np.mean(probabilities, axis=0).argmax(axis=1)
         summary = {
             "channels": channels, "seeds": args.seeds,
             "mean_test_accuracy": round(float(np.mean(accuracies)), 4),
-            "average_of_networks_test_accuracy": round(float(np.mean(np.mean(probabilities, 0).argmax(1) == y_test)), 4),
+            "average_of_networks_test_accuracy": round(float(np.mean(averaged == y_test)), 4),
         }
         rows.append(summary)
         print(json.dumps(summary), flush=True)

@@ -4,9 +4,9 @@ Every named oracle tries the space's defaults first (so one trial runs the
 tuned defaults, not a random draw), then explores. `DartsTuner` is a
 `keras_tuner` `BaseTuner`: keras-tuner persists the oracle and every trial
 under ``directory/project_name``, resumes a stopped search and requeues a trial
-that was killed; the tuner adds per trial its genotype, network weights, alpha
-history and a ``result.json`` with timing, size, status, failure reason and the
-worker that ran it. Under keras-tuner's chief/worker mode the chief serves the
+that was killed; the tuner adds per trial its genotype, network weights,
+holdout predictions, alpha history and a ``result.json`` with timing, size,
+status, failure reason and the worker that ran it. Under keras-tuner's chief/worker mode the chief serves the
 oracle and the workers run the trials (`autoarch.tuning.distributed`).
 """
 
@@ -31,7 +31,16 @@ from autoarch.tuning.ensemble import save_predictions
 from autoarch.tuning.evolution import RegularizedEvolutionOracle
 from autoarch.tuning.trial import evaluate_network, holdout_predictions, make_network, run_search, train_network
 
-__all__ = ["TUNERS", "make_oracle", "DartsTuner", "best_trial", "ranked_trials", "ensemble_candidates", "read_results", "short_genotype"]
+__all__ = [
+    "TUNERS",
+    "make_oracle",
+    "DartsTuner",
+    "best_trial",
+    "ranked_trials",
+    "ensemble_candidates",
+    "read_results",
+    "short_genotype",
+]
 
 log = logging.getLogger("autoarch")
 
