@@ -26,7 +26,7 @@ from autoarch.data import search_splits
 from autoarch.export import EXPORT_FORMATS, export_keras, export_model, read_keras_metadata
 from autoarch.inputs import read_images, read_training_data
 from autoarch.labels import LabelEncoding
-from autoarch.runtime import configure_cpu_threads, device_strategy, resolve_devices
+from autoarch.runtime import configure_cpu_threads, device_strategy, released_graphs, resolve_devices
 from autoarch.validation import check_labels
 from autoarch.tuning import distributed
 from autoarch.tuning import space as space_module
@@ -241,7 +241,7 @@ class _ImageEstimator(BaseEstimator):
         configure_cpu_threads()
         if self.seed is not None:
             keras.utils.set_random_seed(self.seed)
-        with _output(self.verbose):
+        with _output(self.verbose), released_graphs():
             tuner = self._make_tuner(space, objective, project_dir)
             if role != "worker":
                 project.write_identity(project_dir, identity)

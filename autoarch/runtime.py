@@ -1,9 +1,12 @@
-"""Process-wide TensorFlow settings: CPU threads, and the devices a trial trains on."""
+"""Process-wide TensorFlow state: CPU threads, the devices a trial trains on, and
+the traced graphs a finished trial must not leave behind."""
 
+import contextlib
+import gc
 import logging
 import os
 
-__all__ = ["configure_cpu_threads", "resolve_devices", "device_strategy"]
+__all__ = ["configure_cpu_threads", "resolve_devices", "device_strategy", "released_graphs"]
 
 logger = logging.getLogger(__name__)
 
@@ -155,3 +158,45 @@ def device_strategy(devices):
         options = {} if not _STRATEGIES else {"cross_device_ops": tf.distribute.ReductionToOneDevice()}
         _STRATEGIES[key] = tf.distribute.MirroredStrategy(names, **options)
     return _STRATEGIES[key]
+
+
+_CUSTOM_GRADIENT_PREFIX = "CustomGradient-"
+
+
+def _gradient_registry():
+    """TensorFlow's global registry of gradient functions (a dict), or None if this TensorFlow has none."""
+    from tensorflow.python.framework import ops
+
+    registry = getattr(ops, "_gradient_registry", None)
+    return getattr(registry, "_registry", None)
+
+
+@contextlib.contextmanager
+def released_graphs():
+    """On exit, let go of the graphs traced inside the block, which TensorFlow would keep forever.
+
+    In a traced function, ``tf.custom_gradient`` registers its gradient in a
+    process-wide registry under a fresh name and never removes it, and that
+    gradient's closure holds tensors of the traced graph
+    (tensorflow/tensorflow#97697; still so in TensorFlow 2.21). Keras's
+    TensorFlow optimizers pass every traced training step through it (they
+    all-reduce the gradients, even on one device), so each model trained with
+    ``fit`` pins its whole training graph: about 0.4 GB per trial of a tiny
+    search, until a 100-trial search ran out of memory
+    (``benchmarks/long_search.py``).
+
+    On exit this removes the registry entries made inside the block, then
+    collects the garbage, so a graph whose model is gone is freed. Graphs traced
+    inside the block stay callable: their entries would only be needed to build
+    a new symbolic gradient through them, which is done while tracing, not
+    after. Entries made before the block are left alone.
+    """
+    registry = _gradient_registry()
+    before = set(registry) if registry is not None else set()
+    try:
+        yield
+    finally:
+        if registry is not None:
+            for name in [n for n in registry if n not in before and n.startswith(_CUSTOM_GRADIENT_PREFIX)]:
+                del registry[name]
+        gc.collect()

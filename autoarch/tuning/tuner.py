@@ -25,6 +25,7 @@ from keras_tuner.src.engine.base_tuner import BaseTuner
 from keras_tuner.src.engine.trial import TrialStatus
 
 from autoarch.darts import Genotype
+from autoarch.runtime import released_graphs
 from autoarch.tuning import distributed
 from autoarch.tuning import space as space_module
 from autoarch.tuning.ensemble import save_predictions
@@ -271,7 +272,15 @@ class DartsTuner(BaseTuner):
             self._heartbeat = None
 
     def run_trial(self, trial, *args, **kwargs):
-        """Search, derive, train and score one trial; returns its holdout metrics."""
+        """Search, derive, train and score one trial; returns its holdout metrics.
+
+        What the trial traced is released when it ends (`autoarch.runtime.released_graphs`):
+        only the networks kept for the final fit outlive it.
+        """
+        with released_graphs():
+            return self._run_trial(trial)
+
+    def _run_trial(self, trial):
         task, started = self.task, time.monotonic()
         settings = space_module.settings(trial.hyperparameters, self.space)
         directory = self.get_trial_dir(trial.trial_id)

@@ -1,0 +1,176 @@
+"""Benchmark: resident memory and seconds per trial over a long search (issue 18).
+
+Fits `ImageClassifier(tuner=..., max_trials=N, seed=0)` on the first 600 of
+scikit-learn's digits and records, when each trial ends (the line the tuner
+logs then), the process's resident memory (``VmRSS``, not the peak), the
+trial's own seconds (from ``result.json``) and the oracle's own time to
+propose the next trial (``Oracle.create_trial``, timed around keras-tuner's
+call). Prints a line per trial and a summary; writes JSON to
+``benchmarks/results/long_search_<preset>_<tuner>_<N>.json``.
+
+Presets: ``tiny`` (the issue's settings: 2 search epochs, 4 training epochs,
+300 search samples) and ``defaults`` (autoarch's own defaults for the data).
+
+Targets (issue 18): resident memory after trial 100 at most 1.2x that after
+trial 3; the median of the last ten trials' seconds within 1.2x of trials
+3-12's.
+
+Run from the repository root::
+
+    python benchmarks/long_search.py [--trials 100] [--preset tiny] [--tuner random]
+    python benchmarks/long_search.py --trials 30 --preset defaults --tuner bayesian
+"""
+
+import argparse
+import json
+import logging
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+PRESETS = {
+    "tiny": {"search_epochs": 2, "train_epochs": 4, "search_samples": 300},
+    "defaults": {},
+}
+
+
+def resident_mb():
+    """The process's resident memory now, in MB (``VmRSS`` from ``/proc/self/status``)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+class TrialEnds(logging.Handler):
+    """Records memory and time whenever the tuner logs a trial's end line."""
+
+    def __init__(self, started):
+        super().__init__()
+        self.started = started
+        self.ends = []
+
+    def emit(self, record):
+        if record.getMessage().startswith("trial "):
+            self.ends.append({"rss_mb": round(resident_mb(), 1), "elapsed": round(time.monotonic() - self.started, 1)})
+            print(f"  after trial {len(self.ends)}: {self.ends[-1]['rss_mb']:.0f} MB, {self.ends[-1]['elapsed']:.0f} s")
+            sys.stdout.flush()
+
+
+def time_oracle(oracle_class, seconds):
+    """Wrap ``oracle_class.create_trial`` so each call's seconds are appended to ``seconds``."""
+    original = oracle_class.create_trial
+
+    def timed(self, *args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            seconds.append(time.perf_counter() - started)
+
+    oracle_class.create_trial = timed
+
+
+def ratio(later, earlier):
+    return round(later / earlier, 3) if earlier else None
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--trials", type=int, default=100)
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="tiny")
+    parser.add_argument("--tuner", default="random")
+    parser.add_argument("--samples", type=int, default=600)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    import keras_tuner
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    import autoarch
+
+    digits = load_digits()
+    x, y = digits.images[: args.samples].astype(np.float32), digits.target[: args.samples]
+    oracle_seconds = []
+    time_oracle(keras_tuner.Oracle, oracle_seconds)
+    started = time.monotonic()
+    ends = TrialEnds(started)
+    logging.getLogger("autoarch").addHandler(ends)
+    before = resident_mb()
+    with tempfile.TemporaryDirectory() as directory:
+        clf = autoarch.ImageClassifier(
+            max_trials=args.trials,
+            tuner=args.tuner,
+            seed=args.seed,
+            search_space=PRESETS[args.preset] or None,
+            directory=directory,
+            verbose=1,
+        )
+        clf.fit(x, y)
+        fit_seconds = time.monotonic() - started
+        rows = clf.results_
+    after_fit = resident_mb()
+    trials = [
+        {
+            "trial": position + 1,
+            "status": row["status"],
+            "seconds": row["seconds"],
+            "oracle_seconds": round(oracle_seconds[position], 3) if position < len(oracle_seconds) else None,
+            **ends.ends[position],
+        }
+        for position, row in enumerate(rows)
+        if position < len(ends.ends)
+    ]
+    rss = [t["rss_mb"] for t in trials]
+    seconds = [t["seconds"] for t in trials if t["seconds"] is not None]
+    figures = {
+        "benchmark": "long_search",
+        "preset": args.preset,
+        "search_space": PRESETS[args.preset],
+        "tuner": args.tuner,
+        "samples": args.samples,
+        "seed": args.seed,
+        "max_trials": args.trials,
+        "completed": sum(t["status"] == "COMPLETED" for t in trials),
+        "fit_seconds": round(fit_seconds, 1),
+        "rss_before_fit_mb": round(before, 1),
+        "rss_after_fit_mb": round(after_fit, 1),
+        "rss_after_trial_3_mb": rss[2] if len(rss) >= 3 else None,
+        "rss_after_last_trial_mb": rss[-1] if rss else None,
+        "rss_ratio_last_to_3": ratio(rss[-1], rss[2]) if len(rss) >= 3 else None,
+        "median_seconds_trials_3_12": statistics.median(seconds[2:12]) if len(seconds) >= 12 else None,
+        "median_seconds_last_10": statistics.median(seconds[-10:]) if len(seconds) >= 10 else None,
+        "median_oracle_seconds_first_10": statistics.median(oracle_seconds[:10]) if oracle_seconds else None,
+        "median_oracle_seconds_last_10": statistics.median(oracle_seconds[-10:]) if oracle_seconds else None,
+        "trials": trials,
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "python": sys.version.split()[0],
+    }
+    if figures["median_seconds_trials_3_12"] and figures["median_seconds_last_10"]:
+        figures["seconds_ratio_last_10_to_3_12"] = ratio(
+            figures["median_seconds_last_10"], figures["median_seconds_trials_3_12"]
+        )
+    print(
+        f"{len(trials)} trials in {fit_seconds:.0f} s; resident memory after trial 3 "
+        f"{figures['rss_after_trial_3_mb']} MB, after the last {figures['rss_after_last_trial_mb']} MB "
+        f"(x{figures['rss_ratio_last_to_3']}); trial seconds, median of 3-12 {figures['median_seconds_trials_3_12']}, "
+        f"of the last ten {figures['median_seconds_last_10']}; oracle seconds per trial, first ten "
+        f"{figures['median_oracle_seconds_first_10']}, last ten {figures['median_oracle_seconds_last_10']}"
+    )
+    results = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+    os.makedirs(results, exist_ok=True)
+    name = f"long_search_{args.preset}_{args.tuner}_{args.trials}.json"
+    with open(os.path.join(results, name), "w") as file:
+        json.dump(figures, file, indent=1)
+    print(json.dumps({k: v for k, v in figures.items() if k != "trials"}))
+
+
+if __name__ == "__main__":
+    main()
