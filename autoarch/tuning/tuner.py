@@ -10,6 +10,8 @@ status, failure reason and the worker that ran it. Under keras-tuner's chief/wor
 oracle and the workers run the trials (`autoarch.tuning.distributed`).
 """
 
+import contextlib
+import io
 import json
 import logging
 import math
@@ -34,6 +36,7 @@ from autoarch.tuning.trial import evaluate_network, holdout_predictions, make_ne
 __all__ = [
     "TUNERS",
     "make_oracle",
+    "make_tuner",
     "DartsTuner",
     "best_trial",
     "ranked_trials",
@@ -136,6 +139,31 @@ def make_oracle(tuner, objective, max_trials, seed=None, max_epochs=None):
             max_trials=max_trials, population_size=population, sample_size=min(3, population), **common
         )
     raise ValueError(f"tuner must be one of {', '.join(TUNERS)} or a keras_tuner.Oracle, got {tuner!r}")
+
+
+def make_tuner(tuner, objective, max_trials, space, project_dir, *, seed=None, overwrite=False, verbose=1,
+               keep_networks=1):
+    """The `DartsTuner` of one ``fit``: its oracle (see `make_oracle`) over ``space``, kept in ``project_dir``.
+
+    What keras-tuner prints while it opens the project ("Reloading Tuner from
+    ...") goes to the log, so ``verbose=0`` stays silent.
+    """
+    max_epochs = space_module.max_train_epochs(space)
+    oracle = make_oracle(tuner, objective, int(max_trials), seed=seed, max_epochs=max_epochs)
+    captured = io.StringIO()
+    with contextlib.redirect_stdout(captured):
+        made = DartsTuner(
+            oracle,
+            space,
+            directory=os.path.dirname(project_dir),
+            project_name=os.path.basename(project_dir),
+            overwrite=bool(overwrite),
+            verbose=verbose,
+            keep_networks=int(keep_networks),
+        )
+    if captured.getvalue().strip():
+        log.info(captured.getvalue().strip())
+    return made
 
 
 class _SpaceModel(keras_tuner.HyperModel):
