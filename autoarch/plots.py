@@ -31,10 +31,10 @@ import pathlib
 import numpy as np
 
 from autoarch.darts.primitives import PRIMITIVES, validate_primitives
+from autoarch.tuning.trial_folder import ALPHAS_FILE, TrialFolder, trial_folders
 
 __all__ = ["plot_alpha_history", "plot_trial_scores", "read_alpha_history", "trial_alpha_history", "figure_or_png"]
 
-ALPHAS_FILE = "alphas.json"  # the name autoarch.tuning.tuner writes per trial
 _CELLS = ("normal", "reduce")
 _FAILED_COLOR = "#d62728"
 
@@ -68,7 +68,7 @@ def read_alpha_history(path):
     """
     path = pathlib.Path(os.fsdecode(path))
     if path.is_dir():
-        path = path / ALPHAS_FILE
+        path = pathlib.Path(TrialFolder(path).alphas_path)
     if not path.is_file():
         raise FileNotFoundError(
             f"no alpha history at {os.fspath(path)!r}: expected a trial folder holding "
@@ -173,37 +173,26 @@ def trial_alpha_history(project_dir, trial_id=None):
         trial_id = _best_trial_id(project_dir)
     elif isinstance(trial_id, (int, np.integer)) and not isinstance(trial_id, bool):
         # keras-tuner pads ids ("00"); an int matches the folder with that number.
-        numbered = [f.name[len("trial_"):] for f in project_dir.glob("trial_*")]
+        numbered = [folder.trial_id for folder in trial_folders(project_dir)]
         trial_id = next((i for i in numbered if i.isdigit() and int(i) == trial_id), str(trial_id))
     trial_id = str(trial_id)
     seen = []
     while True:
-        folder = project_dir / f"trial_{trial_id}"
-        if not folder.is_dir():
-            raise FileNotFoundError(f"no trial {trial_id!r} in {os.fspath(project_dir)!r} (no folder {folder.name})")
-        if (folder / ALPHAS_FILE).is_file():
-            return read_alpha_history(folder)
+        folder = TrialFolder.of(project_dir, trial_id)
+        if not folder.exists():
+            raise FileNotFoundError(
+                f"no trial {trial_id!r} in {os.fspath(project_dir)!r} (no folder {os.path.basename(folder.path)})"
+            )
+        if folder.has_alphas():
+            return read_alpha_history(folder.path)
         seen.append(trial_id)
-        values = (_trial_state(folder).get("hyperparameters") or {}).get("values") or {}
-        previous = values.get("tuner/trial_id")
+        previous = folder.continued_trial_id()
         if not previous or str(previous) in seen:
             raise FileNotFoundError(
                 f"trial {seen[0]!r} of {os.fspath(project_dir)!r} has no {ALPHAS_FILE}: it did not run a search "
                 "(a fixed genotype, or it did not get that far)"
             )
         trial_id = str(previous)
-
-
-def _trial_state(folder):
-    path = folder / "trial.json"
-    if not path.is_file():
-        return {}
-    try:
-        with open(path, encoding="utf-8") as file:
-            state = json.load(file)
-    except ValueError:
-        return {}
-    return state if isinstance(state, dict) else {}
 
 
 def _score_direction(state):
@@ -225,11 +214,11 @@ def _score_direction(state):
 
 def _best_trial_id(project_dir):
     completed = []
-    for folder in sorted(project_dir.glob("trial_*")):
-        state = _trial_state(folder)
+    for folder in trial_folders(project_dir):
+        state = folder.read_state()
         score = state.get("score")
         if state.get("status") == "COMPLETED" and isinstance(score, (int, float)) and math.isfinite(score):
-            trial_id = state.get("trial_id", folder.name[len("trial_"):])
+            trial_id = state.get("trial_id", folder.trial_id)
             completed.append((trial_id, float(score), _score_direction(state), _holdout_loss(state)))
     if not completed:
         raise ValueError(f"no completed trial in {os.fspath(project_dir)!r}: pass trial_id= to choose one")

@@ -9,17 +9,16 @@ it returns and saves it.
 """
 
 import logging
-import os
 from dataclasses import dataclass
 
 import keras
 import numpy as np
 
-from autoarch.darts import Genotype
 from autoarch.tuning import space as space_module
-from autoarch.tuning.ensemble import load_predictions, select_members
+from autoarch.tuning.ensemble import select_members
 from autoarch.tuning.trial import make_network, plain_network, train_network
-from autoarch.tuning.tuner import GENOTYPE_FILE, WEIGHTS_FILE, ensemble_candidates
+from autoarch.tuning.trial_folder import TrialFolder
+from autoarch.tuning.tuner import ensemble_candidates
 
 __all__ = [
     "REFIT_MODES",
@@ -88,7 +87,7 @@ def ensemble_trials(tuner, results, ensemble_size, regression, max_model_size=No
     predictions = {}
     if ensemble_size > 1:
         for trial_id in candidates:
-            saved = load_predictions(tuner.get_trial_dir(trial_id))
+            saved = TrialFolder(tuner.get_trial_dir(trial_id)).read_predictions()
             if saved is not None:
                 predictions[trial_id] = saved
     members = select_members(
@@ -159,9 +158,8 @@ def final_network(tuner, task, trial, space, mode, indices, seconds=0.0, seed=No
         seed: seeds Keras before the network is made (None: no seeding).
     """
     settings = space_module.settings(trial.hyperparameters, space)
-    trial_dir = tuner.get_trial_dir(trial.trial_id)
-    with open(os.path.join(trial_dir, GENOTYPE_FILE)) as file:
-        genotype = Genotype.from_json(file.read())
+    folder = TrialFolder(tuner.get_trial_dir(trial.trial_id))
+    genotype = folder.read_genotype()
     epochs = int(settings.get("tuner/epochs", settings["train_epochs"]))
     if seed is not None:
         keras.utils.set_random_seed(seed)
@@ -169,7 +167,7 @@ def final_network(tuner, task, trial, space, mode, indices, seconds=0.0, seed=No
     if network is None:
         network = make_network(task, genotype, settings)
         if mode != "scratch":
-            network.load_weights(os.path.join(trial_dir, WEIGHTS_FILE))
+            network.load_weights(folder.weights_path)
     if mode == "scratch" and task.time_left() >= seconds:
         log.info("final fit: trial %s's genotype trains from scratch on all the training data", trial.trial_id)
         train_network(task, network, settings, indices, epochs, verbose=verbose)

@@ -12,7 +12,6 @@ oracle and the workers run the trials (`autoarch.tuning.distributed`).
 
 import contextlib
 import io
-import json
 import logging
 import math
 import os
@@ -20,7 +19,6 @@ import time
 
 import keras
 import keras_tuner
-import numpy as np
 from keras_tuner.errors import FailedTrialError
 from keras_tuner.src import config as keras_tuner_config
 from keras_tuner.src.engine.base_tuner import BaseTuner
@@ -29,9 +27,17 @@ from keras_tuner.src.engine.trial import TrialStatus
 from autoarch.darts import Genotype
 from autoarch.tuning import distributed
 from autoarch.tuning import space as space_module
-from autoarch.tuning.ensemble import save_predictions
 from autoarch.tuning.evolution import RegularizedEvolutionOracle
 from autoarch.tuning.trial import evaluate_network, holdout_predictions, make_network, run_search, train_network
+from autoarch.tuning.trial_folder import (  # noqa: F401  (the file names: re-exported for old imports)
+    ALPHAS_FILE,
+    GENOTYPE_FILE,
+    RESULT_FILE,
+    WEIGHTS_FILE,
+    TrialFolder,
+)
+from autoarch.tuning.trial_folder import alphas_to_json as _alphas_to_json  # noqa: F401
+from autoarch.tuning.trial_folder import write_json as _write_json  # noqa: F401
 
 __all__ = [
     "TUNERS",
@@ -50,10 +56,6 @@ log = logging.getLogger("autoarch")
 TUNERS = ("random", "bayesian", "hyperband", "evolution")
 """The oracle names ``tuner=`` accepts (or pass a `keras_tuner.Oracle`)."""
 
-RESULT_FILE = "result.json"
-GENOTYPE_FILE = "genotype.json"
-WEIGHTS_FILE = "network.weights.h5"
-ALPHAS_FILE = "alphas.json"
 
 
 class _DefaultsFirst:
@@ -203,13 +205,6 @@ def short_genotype(genotype):
     return f"normal[{cell(genotype.normal)}] reduce[{cell(genotype.reduce)}]"
 
 
-def _write_json(path, value):
-    temporary = f"{path}.tmp"
-    with open(temporary, "w") as file:
-        json.dump(value, file, indent=1)
-    os.replace(temporary, path)
-
-
 class DartsTuner(BaseTuner):
     """Runs autoarch trials for a keras-tuner oracle.
 
@@ -302,9 +297,9 @@ class DartsTuner(BaseTuner):
         """Search, derive, train and score one trial; returns its holdout metrics."""
         task, started = self.task, time.monotonic()
         settings = space_module.settings(trial.hyperparameters, self.space)
-        directory = self.get_trial_dir(trial.trial_id)
+        folder = TrialFolder(self.get_trial_dir(trial.trial_id))
         record = {"trial_id": trial.trial_id, "worker": self.tuner_id, "status": "RUNNING"}
-        _write_json(os.path.join(directory, RESULT_FILE), record)
+        folder.write_result(record)
         stage_verbose = int(self.verbose)
         try:
             if task.seed is not None:
@@ -313,18 +308,16 @@ class DartsTuner(BaseTuner):
             if task.genotype is not None:
                 genotype = task.genotype
             elif previous:
-                with open(os.path.join(self.get_trial_dir(previous), GENOTYPE_FILE)) as file:
-                    genotype = Genotype.from_json(file.read())
+                genotype = TrialFolder(self.get_trial_dir(previous)).read_genotype()
             else:
                 genotype, alphas = run_search(task, settings, verbose=stage_verbose)
-                _write_json(os.path.join(directory, ALPHAS_FILE), _alphas_to_json(alphas, task.primitives))
-            with open(os.path.join(directory, GENOTYPE_FILE), "w") as file:
-                file.write(genotype.to_json())
+                folder.write_alphas(alphas, task.primitives)
+            folder.write_genotype(genotype)
             record["genotype"] = genotype.to_json()
             network = make_network(task, genotype, settings)
             record["parameters"] = int(network.count_params())
             if previous:
-                network.load_weights(os.path.join(self.get_trial_dir(previous), WEIGHTS_FILE))
+                network.load_weights(TrialFolder(self.get_trial_dir(previous)).weights_path)
             epochs = int(settings.get("tuner/epochs", settings["train_epochs"]))
             train_network(
                 task,
@@ -339,8 +332,8 @@ class DartsTuner(BaseTuner):
             metrics = {str(name): float(value) for name, value in evaluate_network(task, network).items()}
             if not all(math.isfinite(v) for v in metrics.values()):
                 raise FailedTrialError(f"diverged: holdout metrics are not finite: {metrics}")
-            network.save_weights(os.path.join(directory, WEIGHTS_FILE))
-            save_predictions(directory, *holdout_predictions(task, network))  # for the ensemble selection
+            network.save_weights(folder.weights_path)
+            folder.write_predictions(*holdout_predictions(task, network))  # for the ensemble selection
             self._keep_if_among_best(trial.trial_id, metrics, network)
             record.update(status="COMPLETED", metrics=metrics)
             return metrics
@@ -352,7 +345,7 @@ class DartsTuner(BaseTuner):
             raise FailedTrialError(record["reason"]) from error
         finally:
             record["seconds"] = round(time.monotonic() - started, 2)
-            _write_json(os.path.join(directory, RESULT_FILE), record)
+            folder.write_result(record)
 
     def _keep_if_among_best(self, trial_id, metrics, network):
         objective = self._local_oracle.objective  # a worker's gRPC client may not carry it
@@ -382,7 +375,7 @@ class DartsTuner(BaseTuner):
         """Log one line on an ended trial (the chief logs the lines of every worker)."""
         if not self.verbose:
             return
-        result = _read_result(self.project_dir, trial_id)
+        result = TrialFolder.of(self.project_dir, trial_id).read_result()
         genotype = result.get("genotype")
         genotype = short_genotype(Genotype.from_json(genotype)) if genotype else "-"
         if isinstance(self.oracle, keras_tuner.Oracle):
@@ -458,22 +451,6 @@ def _rank(direction, score, loss):
     return (sign * float(score), loss)
 
 
-def _alphas_to_json(history, primitives):
-    """Each epoch's weights as lists, with the operation names of their columns."""
-    return [
-        {**{key: np.asarray(value).tolist() for key, value in epoch.items()}, "primitives": list(primitives)}
-        for epoch in history
-    ]
-
-
-def _read_result(project_dir, trial_id):
-    path = os.path.join(project_dir, f"trial_{trial_id}", RESULT_FILE)
-    if not os.path.exists(path):
-        return {}
-    with open(path) as file:
-        return json.load(file)
-
-
 def read_results(oracle, project_dir):
     """One row per trial: id, hyperparameters, genotype, score, parameters, seconds,
     status, failure reason and the worker that ran it, in start order.
@@ -487,7 +464,7 @@ def read_results(oracle, project_dir):
     rows = []
     for trial_id in oracle.start_order:
         trial = oracle.trials[trial_id]
-        result = _read_result(project_dir, trial_id)
+        result = TrialFolder.of(project_dir, trial_id).read_result()
         status = trial.status
         reason = result.get("reason")
         if status in (TrialStatus.RUNNING, TrialStatus.INVALID) and not any(
