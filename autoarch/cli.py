@@ -373,11 +373,9 @@ def _objective_name(estimator):
 
 
 def _best_row(results, objective):
-    scored = [row for row in results if row["status"] == "COMPLETED" and row["score"] is not None]
-    if not scored:
-        return None
-    pick = min if objective.endswith("loss") else max
-    return pick(scored, key=lambda row: row["score"])
+    from autoarch.tuning.ranking import best_row
+
+    return best_row(results, objective)
 
 
 def _number(value):

@@ -30,6 +30,7 @@ from autoarch.parameters import Checked, Constraint, check_parameters, integer
 from autoarch.runtime import configure_cpu_threads, device_strategy, resolve_devices
 from autoarch.tuning import distributed
 from autoarch.tuning import space as space_module
+from autoarch.tuning.ranking import best_row
 from autoarch.tuning.final_fit import (  # noqa: F401  (the CONTINUE_* shares: re-exported for old imports)
     CONTINUE_EPOCH_SHARE,
     CONTINUE_LEARNING_RATE_SHARE,
@@ -471,7 +472,10 @@ class ImageClassifier(ClassifierMixin, _ImageEstimator):
         model_: the final `keras.Model` (raw images in, probabilities out).
         results_: one dict per trial: ``trial_id``, ``hyperparameters``,
             ``genotype``, ``score``, ``parameters``, ``seconds``, ``status``,
-            ``reason`` (why it failed) and ``worker``.
+            ``reason`` (why it failed), ``worker``, ``rank`` (1 for the best
+            trial, None for one that did not complete; see
+            `autoarch.tuning.ranking`), and the ``objective`` and
+            ``direction`` of ``score``.
     """
 
     _objectives = ("val_accuracy", "val_loss")
@@ -661,18 +665,11 @@ def _estimator_html(estimator):
     results = list(getattr(estimator, "results_", None) or [])
     try:
         objective = estimator._objective()
-        objective_name, direction = objective.name, objective.direction
+        objective_name = objective.name
     except (AttributeError, ValueError):
-        objective_name, direction = "score", "max"
-    scored = [
-        (index, float(row["score"]))
-        for index, row in enumerate(results)
-        if row.get("status") == "COMPLETED" and row.get("score") is not None
-    ]
-    best_index = None
-    if scored:
-        pick = min if direction == "min" else max
-        best_index = pick(scored, key=lambda item: item[1])[0]
+        objective_name = "score"
+    best = best_row(results, objective_name)
+    best_index = next((index for index, row in enumerate(results) if row is best), None)
     statuses = {}
     for row in results:
         statuses[str(row.get("status")).lower()] = statuses.get(str(row.get("status")).lower(), 0) + 1

@@ -31,6 +31,7 @@ import pathlib
 import numpy as np
 
 from autoarch.darts.primitives import PRIMITIVES, validate_primitives
+from autoarch.tuning.ranking import best_row, rank_key
 from autoarch.tuning.trial_folder import ALPHAS_FILE, TrialFolder, trial_folders
 
 __all__ = ["plot_alpha_history", "plot_trial_scores", "read_alpha_history", "trial_alpha_history", "figure_or_png"]
@@ -143,9 +144,11 @@ def trial_alpha_history(project_dir, trial_id=None):
             estimator's ``project_dir_``), or a fitted estimator (its
             ``project_dir_`` is used).
         trial_id: The trial, as in the ``trial_id`` of ``results_`` (e.g.
-            ``"00"``; an int matches the padded id). None (default) takes the best completed trial: the best
-            score in the trials' ``trial.json`` files, in the direction of the
-            objective (keras-tuner records it with the score's metric). A
+            ``"00"``; an int matches the padded id). None (default) takes the best completed trial:
+            for an estimator, the trial ranked first in its ``results_``; for
+            a folder, the best score in the trials' ``trial.json`` files, in
+            the direction of the objective (keras-tuner records it with the
+            score's metric), ranked as `autoarch.tuning.ranking` does. A
             Hyperband trial that continued an earlier trial's network did not
             search; its history is that earlier trial's.
 
@@ -158,6 +161,7 @@ def trial_alpha_history(project_dir, trial_id=None):
         ValueError: if no trial completed (with ``trial_id=None``), or the
             file is malformed.
     """
+    results = None
     if not isinstance(project_dir, (str, bytes, os.PathLike)):
         estimator = project_dir
         project_dir = getattr(estimator, "project_dir_", None)
@@ -166,9 +170,13 @@ def trial_alpha_history(project_dir, trial_id=None):
                 f"expected a project folder or a fitted estimator with project_dir_, got "
                 f"{type(estimator).__name__} without one (not fitted, or loaded from a .keras file)"
             )
+        results = getattr(estimator, "results_", None)
     project_dir = pathlib.Path(os.fsdecode(project_dir))
     if not project_dir.is_dir():
         raise FileNotFoundError(f"no project folder at {os.fspath(project_dir)!r}")
+    if trial_id is None and results:
+        best = best_row(results)
+        trial_id = None if best is None else best["trial_id"]
     if trial_id is None:
         trial_id = _best_trial_id(project_dir)
     elif isinstance(trial_id, (int, np.integer)) and not isinstance(trial_id, bool):
@@ -223,10 +231,10 @@ def _best_trial_id(project_dir):
     if not completed:
         raise ValueError(f"no completed trial in {os.fspath(project_dir)!r}: pass trial_id= to choose one")
     directions = {direction for _, _, direction, _ in completed if direction}
-    sign = 1.0 if directions == {"min"} else -1.0
-    # As the estimator chooses (autoarch.tuning.tuner.best_trial): ties go to the
-    # lower holdout loss, then to the earliest trial (min() keeps the first; folders sort by id).
-    return min(completed, key=lambda item: (sign * item[1], item[3]))[0]
+    direction = "min" if directions == {"min"} else "max"
+    # The one ranking (autoarch.tuning.ranking): ties go to the lower holdout
+    # loss, then to the earliest trial (min() keeps the first; folders sort by id).
+    return min(completed, key=lambda item: rank_key(direction, item[1], item[3]))[0]
 
 
 def _holdout_loss(state):
@@ -431,6 +439,9 @@ def _results_and_objective(results):
         missing = [key for key in ("score", "status", "seconds") if key not in row]
         if missing:
             raise ValueError(f"results[{position}]: missing {missing}; expected rows of the estimator's results_")
+    if direction is None:  # bare rows: those written since autoarch ranks trials say their objective
+        direction = next((row["direction"] for row in results if row.get("direction")), None)
+        objective = objective or next((row["objective"] for row in results if row.get("objective")), None)
     return list(results), objective, direction
 
 
@@ -446,8 +457,9 @@ def plot_trial_scores(results, path=None, *, title=None, dpi=100):
     labelled with their trial id (up to 40 trials); failed, interrupted or
     otherwise unscored trials are red ``x`` marks along the bottom; a step
     line follows the best score so far. The y label is the objective when an
-    estimator is given (lower is better for ``val_loss``), else ``"score"``,
-    higher taken as better.
+    estimator is given (lower is better for ``val_loss``), else the rows' own
+    ``objective`` and ``direction`` (rows of ``results_`` carry them), else
+    ``"score"``, higher taken as better.
 
     Args:
         results: The estimator's ``results_`` (one dict per trial with at

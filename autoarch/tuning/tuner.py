@@ -28,6 +28,7 @@ from autoarch.darts import Genotype
 from autoarch.tuning import distributed
 from autoarch.tuning import space as space_module
 from autoarch.tuning.evolution import RegularizedEvolutionOracle
+from autoarch.tuning.ranking import best_trial, ensemble_candidates, rank_key, ranked_trials
 from autoarch.tuning.trial import evaluate_network, holdout_predictions, make_network, run_search, train_network
 from autoarch.tuning.trial_folder import (  # noqa: F401  (the file names: re-exported for old imports)
     ALPHAS_FILE,
@@ -352,7 +353,7 @@ class DartsTuner(BaseTuner):
         value = metrics.get(objective.name)
         if value is None:
             return
-        rank = _rank(objective.direction, value, metrics.get("val_loss"))
+        rank = rank_key(objective.direction, value, metrics.get("val_loss"))
         # sorted() is stable: an equal rank stays behind the earlier trial, as in `ranked_trials`.
         kept = sorted([*self._kept_networks, (rank, trial_id, network)], key=lambda item: item[0])
         self._kept_networks = kept[: self.keep_networks]
@@ -393,74 +394,20 @@ class DartsTuner(BaseTuner):
         log.info("trial %s %s %s %.1fs", where, genotype, score, result.get("seconds", 0.0))
 
 
-def ranked_trials(oracle):
-    """The completed trials of ``oracle``, best first.
-
-    Equal scores are common on a small holdout (accuracy moves in steps of one
-    image), so ties go to the lower holdout loss (``val_loss``), then to the
-    earlier trial.
-    """
-    completed = [
-        (position, trial)
-        for position, trial in enumerate(oracle.trials.values())
-        if trial.status == TrialStatus.COMPLETED and trial.score is not None
-    ]
-
-    def rank(item):
-        position, trial = item
-        loss = trial.metrics.get_last_value("val_loss") if trial.metrics.exists("val_loss") else None
-        return (*_rank(oracle.objective.direction, trial.score, loss), position)
-
-    return [trial for _, trial in sorted(completed, key=rank)]
-
-
-def best_trial(oracle):
-    """The best completed trial of ``oracle`` (the first of `ranked_trials`), or None if none completed."""
-    ranked = ranked_trials(oracle)
-    return ranked[0] if ranked else None
-
-
-def ensemble_candidates(oracle):
-    """The completed trials of ``oracle`` that may join the final ensemble, best first.
-
-    A Hyperband trial that continues another one's network (and the one it
-    continues) count as one: only the better of a lineage is a candidate.
-    """
-    trials = oracle.trials
-
-    def lineage(trial):
-        found = set()
-        while trial is not None and trial.trial_id not in found:
-            found.add(trial.trial_id)
-            trial = trials.get(trial.hyperparameters.values.get("tuner/trial_id"))
-        return found
-
-    chosen, taken = [], set()
-    for trial in ranked_trials(oracle):
-        family = lineage(trial)
-        if not family & taken:
-            chosen.append(trial)
-            taken |= family
-    return chosen
-
-
-def _rank(direction, score, loss):
-    """Sort key of a trial: better scores first, then lower holdout losses."""
-    sign = -1.0 if direction == "max" else 1.0
-    loss = float(loss) if loss is not None and math.isfinite(loss) else math.inf
-    return (sign * float(score), loss)
-
-
 def read_results(oracle, project_dir):
     """One row per trial: id, hyperparameters, genotype, score, parameters, seconds,
-    status, failure reason and the worker that ran it, in start order.
+    status, failure reason, the worker that ran it and its rank, in start order.
 
     A trial still marked running that no tuner runs (its process was killed, or
     the time limit ended the search before its retry) is ``"INTERRUPTED"``, and
     so is one whose worker was lost and that waits for a retry. ``worker`` is
     the ``KERASTUNER_TUNER_ID`` of the process that ran the trial last
-    (``"tuner0"`` without distribution).
+    (``"tuner0"`` without distribution). ``rank`` is the trial's place in
+    `autoarch.tuning.ranking.ranked_trials` (1 is the best; None for a trial
+    that did not complete), and ``objective`` and ``direction`` say what the
+    ``score`` is.
     """
+    ranks = {trial.trial_id: rank for rank, trial in enumerate(ranked_trials(oracle), 1)}
     rows = []
     for trial_id in oracle.start_order:
         trial = oracle.trials[trial_id]
@@ -485,6 +432,9 @@ def read_results(oracle, project_dir):
                 "status": status,
                 "reason": reason if status != TrialStatus.COMPLETED else None,
                 "worker": result.get("worker"),
+                "rank": ranks.get(trial_id),
+                "objective": oracle.objective.name,
+                "direction": oracle.objective.direction,
             }
         )
     return rows
