@@ -23,6 +23,7 @@ from sklearn.metrics import accuracy_score, log_loss, mean_absolute_error, mean_
 from autoarch import project
 from autoarch.darts import Genotype, validate_primitives
 from autoarch.data import search_splits
+from autoarch.display import estimator_html, plain
 from autoarch.export import EXPORT_FORMATS, export_keras, export_model, read_keras_metadata
 from autoarch.inputs import read_images, read_training_data
 from autoarch.labels import LabelEncoding
@@ -30,7 +31,6 @@ from autoarch.parameters import Checked, Constraint, check_parameters, integer
 from autoarch.runtime import configure_cpu_threads, device_strategy, resolve_devices
 from autoarch.tuning import distributed
 from autoarch.tuning import space as space_module
-from autoarch.tuning.ranking import best_row
 from autoarch.tuning.final_fit import (  # noqa: F401  (the CONTINUE_* shares: re-exported for old imports)
     CONTINUE_EPOCH_SHARE,
     CONTINUE_LEARNING_RATE_SHARE,
@@ -374,7 +374,7 @@ class _ImageEstimator(BaseEstimator):
         Returns:
             str: The HTML snippet; never raises for a missing attribute.
         """
-        return _estimator_html(self)
+        return estimator_html(self)
 
     def _repr_mimebundle_(self, include=None, exclude=None, **kwargs):
         """Return the notebook display bundle: plain text and `_repr_html_`.
@@ -494,12 +494,12 @@ class ImageClassifier(ClassifierMixin, _ImageEstimator):
         return {
             "task": "classification",
             "image_shape": list(self.image_shape_),
-            "classes": [_plain(c) for c in self.classes_],
+            "classes": [plain(c) for c in self.classes_],
         }
 
     def _task_metadata(self):
         return {
-            "classes": [_plain(c) for c in self.classes_],
+            "classes": [plain(c) for c in self.classes_],
             "label_dtype": self._encoding.dtype_.str,
             "one_hot": bool(self._encoding.one_hot_),
         }
@@ -608,134 +608,6 @@ def _check_targets(y, count, name="y"):
     if not np.isfinite(array).all():
         raise ValueError(f"{name}: regression targets must be finite, found NaN or infinite values")
     return array
-
-
-_HTML_MAX_CLASSES = 20
-_HTML_MAX_TRIALS = 100
-
-
-def _html_table(header, rows, bold_row=None):
-    """An HTML table of escaped cells; ``header`` None gives a key/value table."""
-    import html
-
-    parts = ['<table style="border-collapse:collapse;text-align:left">']
-    if header:
-        heads = "".join(f'<th style="text-align:left">{html.escape(str(h))}</th>' for h in header)
-        parts.append(f"<tr>{heads}</tr>")
-    for index, row in enumerate(rows):
-        cells = [html.escape("" if value is None else str(value)) for value in row]
-        if index == bold_row:
-            cells = [f"<b>{cell}</b>" for cell in cells]
-        if header is None:
-            cells[0] = f"<b>{cells[0]}</b>"
-        parts.append("<tr>" + "".join(f'<td style="text-align:left">{cell}</td>' for cell in cells) + "</tr>")
-    parts.append("</table>")
-    return "".join(parts)
-
-
-def _format_number(value):
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        return f"{int(value):,}"
-    if isinstance(value, (float, np.floating)):
-        return f"{float(value):.4g}"
-    return value
-
-
-def _short_genotype_json(text):
-    if not text:
-        return "-"
-    try:
-        return Genotype.from_json(text).summary()
-    except ValueError:
-        return text
-
-
-def _estimator_html(estimator):
-    """The HTML of `_ImageEstimator._repr_html_` (fitted or not)."""
-    import html
-
-    name = html.escape(type(estimator).__name__)
-    if not hasattr(estimator, "model_"):
-        params = sorted(estimator.get_params(deep=False).items())
-        return (
-            f'<div class="autoarch-estimator"><p><b>{name}</b> (not fitted: call fit)</p>'
-            + _html_table(("parameter", "value"), [(key, repr(value)) for key, value in params])
-            + "</div>"
-        )
-    results = list(getattr(estimator, "results_", None) or [])
-    try:
-        objective = estimator._objective()
-        objective_name = objective.name
-    except (AttributeError, ValueError):
-        objective_name = "score"
-    best = best_row(results, objective_name)
-    best_index = next((index for index, row in enumerate(results) if row is best), None)
-    statuses = {}
-    for row in results:
-        statuses[str(row.get("status")).lower()] = statuses.get(str(row.get("status")).lower(), 0) + 1
-    completed = statuses.pop("completed", 0)
-    trials = f"{completed} completed, {statuses.pop('failed', 0)} failed" + "".join(
-        f", {count} {status}" for status, count in sorted(statuses.items())
-    )
-
-    summary = []
-    if estimator._regression:
-        outputs = getattr(estimator, "_target_mean", None)
-        summary.append(("task", "regressor" + ("" if outputs is None else f", {len(outputs)} output(s)")))
-    else:
-        classes = [_plain(c) for c in getattr(estimator, "classes_", [])]
-        shown = ", ".join(str(c) for c in classes[:_HTML_MAX_CLASSES])
-        if len(classes) > _HTML_MAX_CLASSES:
-            shown += f", ... ({len(classes)} in all)"
-        summary.append(("task", f"classifier, {len(classes)} classes"))
-        summary.append(("classes", shown))
-    if hasattr(estimator, "image_shape_"):
-        summary.append(("image shape", " x ".join(str(v) for v in estimator.image_shape_)))
-    summary.append(("trials", trials))
-    if best_index is not None:
-        row = results[best_index]
-        best_score = f"{objective_name} = {_format_number(row['score'])} (trial {row.get('trial_id')})"
-        summary.append(("best score", best_score))
-    members = getattr(estimator, "ensemble_trials_", None) or []
-    if len(members) > 1:
-        summary.append(("final model", f"average of trials {', '.join(str(m) for m in members)}"))
-    if getattr(estimator, "fit_seconds_", None) is not None:
-        summary.append(("fit time", f"{estimator.fit_seconds_:.1f} s"))
-    try:
-        summary.append(("model parameters", f"{int(estimator.model_.count_params()):,}"))
-    except Exception:  # an unbuilt or foreign model: leave the line out
-        pass
-    if getattr(estimator, "project_dir_", None):
-        summary.append(("project", estimator.project_dir_))
-
-    header = ("trial", "status", objective_name, "parameters", "seconds", "genotype", "reason")
-    rows = [
-        (
-            row.get("trial_id"),
-            row.get("status"),
-            _format_number(row.get("score")),
-            _format_number(row.get("parameters")),
-            None if row.get("seconds") is None else f"{float(row['seconds']):.1f}",
-            _short_genotype_json(row.get("genotype")),
-            row.get("reason"),
-        )
-        for row in results[:_HTML_MAX_TRIALS]
-    ]
-    more = len(results) - len(rows)
-    best = getattr(estimator, "best_genotype_", None)
-    return (
-        f'<div class="autoarch-estimator"><p><b>{name}</b> (fitted)</p>'
-        + _html_table(None, summary)
-        + "<p><b>Trials</b></p>"
-        + _html_table(header, rows, bold_row=best_index)
-        + (f"<p>... and {more} more trials (see results_)</p>" if more > 0 else "")
-        + ("<p><b>Best genotype</b></p>" + best._repr_html_() if isinstance(best, Genotype) else "")
-        + "</div>"
-    )
-
-
-def _plain(value):
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def load(path):

@@ -31,6 +31,7 @@ import pathlib
 import numpy as np
 
 from autoarch.darts.primitives import PRIMITIVES, validate_primitives
+from autoarch.figures import figure_or_png
 from autoarch.tuning.ranking import best_row, rank_key
 from autoarch.tuning.trial_folder import ALPHAS_FILE, TrialFolder, trial_folders
 
@@ -277,25 +278,6 @@ def _operation_names(width, primitives):
             f"(one per operation): pass the primitives the search used"
         )
     return names
-
-
-def figure_or_png(fig, path, dpi):
-    """Return ``fig`` when ``path`` is None; otherwise save it as a PNG at ``path``.
-
-    Parent folders are created, and the figure is cleared after saving.
-
-    Returns:
-        matplotlib.figure.Figure | str: the figure, or the path written.
-    """
-    if path is None:
-        return fig
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fig.savefig(path, format="png", dpi=dpi)
-    finally:
-        fig.clear()  # release the artists; no pyplot figure exists to close
-    return os.fspath(path)
 
 
 def plot_alpha_history(history, path=None, *, cell="normal", primitives=None, title=None, dpi=100):

@@ -186,24 +186,8 @@ class _TimeUp(Exception):
 
 
 def short_genotype(genotype):
-    """A one-line summary of a genotype: the operations of each cell."""
-    if genotype is None:
-        return "-"
-    abbreviations = {
-        "sep_conv_3x3": "sep3",
-        "sep_conv_5x5": "sep5",
-        "dil_conv_3x3": "dil3",
-        "dil_conv_5x5": "dil5",
-        "max_pool_3x3": "max",
-        "avg_pool_3x3": "avg",
-        "skip_connect": "skip",
-        "none": "none",
-    }
-
-    def cell(pairs):
-        return " ".join(abbreviations.get(op, op) for op, _ in pairs)
-
-    return f"normal[{cell(genotype.normal)}] reduce[{cell(genotype.reduce)}]"
+    """A one-line summary of a genotype: `Genotype.summary` (the one short form), ``"-"`` for None."""
+    return "-" if genotype is None else genotype.summary()
 
 
 class DartsTuner(BaseTuner):
