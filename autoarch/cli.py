@@ -373,17 +373,9 @@ def _objective_name(estimator):
 
 
 def _best_row(results, objective):
-    scored = [row for row in results if row["status"] == "COMPLETED" and row["score"] is not None]
-    if not scored:
-        return None
-    pick = min if objective.endswith("loss") else max
-    return pick(scored, key=lambda row: row["score"])
+    from autoarch.tuning.ranking import best_row
 
-
-def _number(value):
-    if value is None:
-        return "-"
-    return f"{value:,}" if isinstance(value, int) else f"{value:.1f}"
+    return best_row(results, objective)
 
 
 # ------------------------------------------------------------------ predict
@@ -449,7 +441,15 @@ def _classify(estimator, files, images):
 
 
 def _plain(value):
-    return value.item() if hasattr(value, "item") else value
+    from autoarch.display import plain  # imported once a command runs: it imports TensorFlow
+
+    return plain(value)
+
+
+def _number(value):
+    from autoarch.display import text_number
+
+    return text_number(value)
 
 
 # ------------------------------------------------------------------ show
@@ -484,36 +484,17 @@ def _show(args):
 
 
 def _print_show(estimator, objective, best):
+    from autoarch.display import trial_table_text
+
     shape = "x".join(str(v) for v in estimator.image_shape_)
     classes = [str(_plain(c)) for c in getattr(estimator, "classes_", [])]
     listed = ", ".join(classes[:10]) + (", ..." if len(classes) > 10 else "")
     print(f"{type(estimator).__name__}: images {shape}" + (f", {len(classes)} classes: {listed}" if classes else ""))
     print()
-    header = ("trial", "status", objective, "parameters", "seconds", "genotype / reason")
-    rows = [header] + [
-        (
-            str(row["trial_id"]) + (" *" if row is best else ""),
-            str(row["status"]),
-            "-" if row["score"] is None else f"{row['score']:.4f}",
-            _number(row["parameters"]),
-            _number(row["seconds"]),
-            _genotype_or_reason(row),
-        )
-        for row in estimator.results_
-    ]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
-    for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])
+    for line in trial_table_text(estimator.results_, objective, best):
+        print(line)
     print()
     print("best genotype" + (f" (trial {best['trial_id']}, marked *):" if best else ":"))
     print(estimator.best_genotype_)
     settings = ", ".join(f"{key}={value}" for key, value in sorted(estimator.best_hyperparameters_.items()))
     print(f"best hyperparameters: {settings}")
-
-
-def _genotype_or_reason(row):
-    if row["status"] != "COMPLETED" or not row.get("genotype"):
-        return str(row.get("reason") or "-")
-    from autoarch.darts import Genotype
-
-    return Genotype.from_json(row["genotype"]).summary()

@@ -6,7 +6,6 @@ user's own label form. `load` restores a fitted estimator.
 """
 
 import contextlib
-import io
 import json
 import logging
 import os
@@ -14,6 +13,7 @@ import sys
 import time
 
 import keras
+import keras_tuner
 import numpy as np
 import tensorflow as tf
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
@@ -23,29 +23,30 @@ from sklearn.metrics import accuracy_score, log_loss, mean_absolute_error, mean_
 from autoarch import project
 from autoarch.darts import Genotype, validate_primitives
 from autoarch.data import search_splits
+from autoarch.display import estimator_html, plain
 from autoarch.export import EXPORT_FORMATS, export_keras, export_model, read_keras_metadata
 from autoarch.inputs import read_images, read_training_data
 from autoarch.labels import LabelEncoding
+from autoarch.parameters import Checked, Constraint, check_parameters, integer
 from autoarch.runtime import configure_cpu_threads, device_strategy, released_graphs, resolve_devices
-from autoarch.validation import check_labels
 from autoarch.tuning import distributed
 from autoarch.tuning import space as space_module
-from autoarch.tuning.ensemble import load_predictions, select_members
-from autoarch.tuning.tuner import TUNERS, WEIGHTS_FILE, DartsTuner, ensemble_candidates, make_oracle
-from autoarch.tuning.trial import Task, make_network, plain_network, train_network
+from autoarch.tuning.final_fit import (  # noqa: F401  (the CONTINUE_* shares: re-exported for old imports)
+    CONTINUE_EPOCH_SHARE,
+    CONTINUE_LEARNING_RATE_SHARE,
+    REFIT_MODES,
+    final_fit,
+)
+from autoarch.tuning.trial import make_task
+from autoarch.tuning.tuner import TUNERS, make_tuner
+from autoarch.validation import check_labels
 
 __all__ = ["ImageClassifier", "ImageRegressor", "load"]
 
 log = logging.getLogger("autoarch")
 
-REFIT_MODES = ("continue", "scratch", True, False)
-"""The values ``refit`` accepts (True is ``"scratch"``, False keeps the best trial's network)."""
-
-CONTINUE_EPOCH_SHARE = 0.125
-"""``refit="continue"``: the final fit lasts this share of the best trial's training epochs."""
-
-CONTINUE_LEARNING_RATE_SHARE = 0.25
-"""``refit="continue"``: the final fit's cosine starts at this share of the trial's learning rate."""
+_VALIDATION_SPLIT = Constraint(lambda value: isinstance(value, (int, float)) and 0 < value <= 0.5, "in (0, 0.5]")
+"""What ``fit``'s ``validation_split`` accepts (checked when no ``validation_data`` is given)."""
 
 
 @contextlib.contextmanager
@@ -114,45 +115,48 @@ class _ImageEstimator(BaseEstimator):
 
     # ------------------------------------------------------------ checking
 
-    def _check_params(self):
-        import keras_tuner
+    _parameter_table = {
+        "max_trials": integer(1),
+        "tuner": Constraint(
+            lambda value: isinstance(value, keras_tuner.Oracle) or value in TUNERS,
+            f"one of {', '.join(repr(t) for t in TUNERS)} or a keras_tuner.Oracle",
+        ),
+        "objective": Checked(lambda estimator, value: estimator._checked_objective()),
+        "time_limit": Constraint(
+            lambda value: value is None or (isinstance(value, (int, float)) and value > 0),
+            "a number of seconds > 0 or None",
+        ),
+        "max_model_size": Constraint(
+            lambda value: value is None or (isinstance(value, (int, np.integer)) and value >= 1),
+            "a parameter count >= 1 or None",
+        ),
+        "search_space": Constraint(
+            lambda value: value is None or isinstance(value, dict), "a dict or None", shown=lambda v: type(v).__name__
+        ),
+        "refit": Constraint(
+            lambda value: any(value is mode or value == mode for mode in REFIT_MODES),
+            "'continue', 'scratch', True or False",
+        ),
+        "ensemble_size": integer(1),
+        "verbose": Constraint(lambda value: value in (0, 1, 2, False, True), "0, 1 or 2"),
+        "genotype": Checked(lambda estimator, value: value is None or estimator._fixed_genotype()),
+        "devices": Checked(lambda estimator, value: resolve_devices(value)),
+    }
+    """What each parameter accepts, checked in this order by `check_parameters`."""
 
-        if isinstance(self.max_trials, bool) or not isinstance(self.max_trials, (int, np.integer)) or self.max_trials < 1:
-            raise ValueError(f"max_trials must be an integer >= 1, got {self.max_trials!r}")
-        if not isinstance(self.tuner, keras_tuner.Oracle) and self.tuner not in TUNERS:
-            raise ValueError(
-                f"tuner must be one of {', '.join(repr(t) for t in TUNERS)} or a "
-                f"keras_tuner.Oracle, got {self.tuner!r}"
-            )
+    def _check_params(self):
+        check_parameters(self, self._parameter_table)
+        return self._objective()
+
+    def _checked_objective(self):
         objective = self._objective()
         if objective.name not in self._objectives:
             raise ValueError(
                 f"objective must be one of {', '.join(self._objectives)}, got {objective.name!r}"
             )
-        if self.time_limit is not None and not (isinstance(self.time_limit, (int, float)) and self.time_limit > 0):
-            raise ValueError(f"time_limit must be a number of seconds > 0 or None, got {self.time_limit!r}")
-        if self.max_model_size is not None and not (
-            isinstance(self.max_model_size, (int, np.integer)) and self.max_model_size >= 1
-        ):
-            raise ValueError(f"max_model_size must be a parameter count >= 1 or None, got {self.max_model_size!r}")
-        if self.search_space is not None and not isinstance(self.search_space, dict):
-            raise ValueError(f"search_space must be a dict or None, got {type(self.search_space).__name__}")
-        if not any(self.refit is v or self.refit == v for v in REFIT_MODES):
-            raise ValueError(f"refit must be 'continue', 'scratch', True or False, got {self.refit!r}")
-        if isinstance(self.ensemble_size, bool) or not (
-            isinstance(self.ensemble_size, (int, np.integer)) and self.ensemble_size >= 1
-        ):
-            raise ValueError(f"ensemble_size must be an integer >= 1, got {self.ensemble_size!r}")
-        if self.verbose not in (0, 1, 2, False, True):
-            raise ValueError(f"verbose must be 0, 1 or 2, got {self.verbose!r}")
-        if self.genotype is not None:
-            self._fixed_genotype()
-        resolve_devices(self.devices)
         return objective
 
     def _objective(self):
-        import keras_tuner
-
         objective = self.objective or self._objectives[0]
         if isinstance(objective, keras_tuner.Objective):
             return objective
@@ -170,6 +174,7 @@ class _ImageEstimator(BaseEstimator):
     def _project_dir(self):
         name = self.project_name or ("image_regressor" if self._regression else "image_classifier")
         return os.path.join(os.fspath(self.directory or "."), name)
+
 
     # ------------------------------------------------------------ fitting
 
@@ -207,58 +212,37 @@ class _ImageEstimator(BaseEstimator):
         """
         started = time.monotonic()
         objective = self._check_params()
-        role = distributed.role()  # chief, worker or None, from keras-tuner's environment variables
-        if not (isinstance(validation_split, (int, float)) and 0 < validation_split <= 0.5) and validation_data is None:
-            raise ValueError(f"validation_split must be in (0, 0.5], got {validation_split!r}")
+        distributed.role()  # refuses bad distribution environment variables before any work
+        if validation_data is None:
+            _VALIDATION_SPLIT.check("validation_split", validation_split)
         primitives = validate_primitives(
             (self.search_space or {}).get("primitives", space_module.default_primitives(_gpu_present()))
         )
         data = read_training_data(x, y, check=self._check_labels)
         targets, outputs = self._encode_fit_targets(data.labels)
-        holdout_data = None
-        if validation_data is not None:
-            holdout_data, holdout_targets = self._read_validation(validation_data, data)
-        # Stratify on the user's own labels, so an error names their classes.
-        strata = data.labels if data.labels.ndim == 1 and not self._regression else targets
-        splits = search_splits(
-            strata if not self._regression else np.zeros(len(targets)),
-            holdout_fraction=0.0 if holdout_data is not None else float(validation_split),
-            seed=self.seed,
-            stratify=not self._regression,
-        )
+        validation = None if validation_data is None else self._read_validation(validation_data, data)
+        splits = self._search_splits(data, targets, 0.0 if validation is not None else float(validation_split))
         space = space_module.narrow_space(
             space_module.default_space(len(data), data.image_shape, _gpu_present(), self.allow_flips),
             self.search_space,
         )
-        identity = self._identity(data)
-        project_dir = self._project_dir()
-        if role == "worker":  # waits for the chief's project; a worker never writes or deletes it
-            distributed.join_project(project_dir, identity)
-        else:
-            project.check_project(project_dir, identity, self.overwrite)
+        identity, project_dir = self._identity(data), self._project_dir()
+        distributed.open_project(project_dir, identity, self.overwrite)
 
         # Nothing was written before this line.
         configure_cpu_threads()
         if self.seed is not None:
             keras.utils.set_random_seed(self.seed)
         with _output(self.verbose), released_graphs():
-            tuner = self._make_tuner(space, objective, project_dir)
-            if role != "worker":
-                project.write_identity(project_dir, identity)
-            search_train, search_val, holdout = splits
-            if holdout_data is None:
-                holdout_data, holdout_targets = data, targets
-            else:
-                holdout = np.arange(len(holdout_data))
-            task = Task(
-                data=data,
-                targets=targets,
+            tuner = make_tuner(
+                self.tuner, objective, self.max_trials, space, project_dir,
+                seed=self.seed, overwrite=self.overwrite, verbose=self.verbose, keep_networks=self.ensemble_size,
+            )
+            distributed.write_identity(project_dir, identity)
+            task = make_task(
+                data, targets, splits, validation,
                 regression=self._regression,
                 num_outputs=outputs,
-                search_train=search_train,
-                search_val=search_val,
-                train=np.sort(np.concatenate([search_train, search_val])),
-                holdout=(holdout_data, holdout_targets, holdout),
                 primitives=primitives,
                 seed=self.seed,
                 deadline=None if self.time_limit is None else started + self.time_limit,
@@ -275,106 +259,33 @@ class _ImageEstimator(BaseEstimator):
                 self.__dict__.pop("model_", None)
                 log.info("search over: %r makes the final model", distributed.final_fit_owner())
             else:
-                members = self._ensemble_trials(tuner)
-                self._final_fit(tuner, task, members, space, project_dir)
+                self._keep(final_fit(
+                    tuner, task, space, self.results_,
+                    refit=self.refit, ensemble_size=self.ensemble_size, max_model_size=self.max_model_size,
+                    seed=self.seed, verbose=int(self.verbose), output_layer=self._output_layer,
+                ), project_dir)
         self.fit_seconds_ = time.monotonic() - started
         return self
 
-    def _make_tuner(self, space, objective, project_dir):
-        max_epochs = space["train_epochs"].values[1] if space["train_epochs"].kind == "int" else space["train_epochs"].default
-        oracle = make_oracle(self.tuner, objective, int(self.max_trials), seed=self.seed, max_epochs=max_epochs)
-        captured = io.StringIO()
-        # keras-tuner prints ("Reloading Tuner from ..."); keep verbose=0 silent.
-        with contextlib.redirect_stdout(captured):
-            tuner = DartsTuner(
-                oracle,
-                space,
-                directory=os.path.dirname(project_dir),
-                project_name=os.path.basename(project_dir),
-                overwrite=bool(self.overwrite),
-                verbose=self.verbose,
-                keep_networks=int(self.ensemble_size),
-            )
-        if captured.getvalue().strip():
-            log.info(captured.getvalue().strip())
-        return tuner
-
-    def _ensemble_trials(self, tuner):
-        completed = [row for row in self.results_ if row["status"] == "COMPLETED"]
-        if not completed:
-            reasons = "; ".join(f"trial {r['trial_id']}: {r['reason']}" for r in self.results_) or "no trial ran"
-            raise RuntimeError(f"every trial failed, so there is no model: {reasons}")
-        candidates = {trial.trial_id: trial for trial in ensemble_candidates(tuner.oracle)}
-        predictions = {}
-        if self.ensemble_size > 1:
-            for trial_id in candidates:
-                saved = load_predictions(tuner.get_trial_dir(trial_id))
-                if saved is not None:
-                    predictions[trial_id] = saved
-        members = select_members(
-            list(candidates),
-            predictions,
-            int(self.ensemble_size),
-            self._regression,
-            sizes={row["trial_id"]: row.get("parameters") or 0 for row in completed},
-            max_size=self.max_model_size,
+    def _search_splits(self, data, targets, holdout_fraction):
+        # Stratify on the user's own labels, so an error names their classes.
+        strata = data.labels if data.labels.ndim == 1 and not self._regression else targets
+        return search_splits(
+            strata if not self._regression else np.zeros(len(targets)),
+            holdout_fraction=holdout_fraction,
+            seed=self.seed,
+            stratify=not self._regression,
         )
-        return [candidates[trial_id] for trial_id in members]
 
-    def _final_fit(self, tuner, task, members, space, project_dir):
-        mode = "scratch" if self.refit is True or self.refit == "scratch" else ("continue" if self.refit else None)
-        holdout_is_ours = task.holdout[0] is task.data
-        if mode == "continue" and not holdout_is_ours:
-            mode = None  # the trials' networks have already seen all the training data
-        everything = np.sort(np.concatenate([task.train, task.holdout[2]])) if holdout_is_ours else task.train
-        networks, genotypes = [], []
-        for position, trial in enumerate(members):
-            genotype, network = self._final_network(tuner, task, trial, space, mode, everything, position)
-            genotypes.append(genotype)
-            networks.append(network)
-        best = members[0]
-        self.best_genotype_ = genotypes[0]
-        self.best_hyperparameters_ = {k: v for k, v in best.hyperparameters.values.items()}
-        self.ensemble_trials_ = [trial.trial_id for trial in members]
-        self.model_ = self._wrap(networks, task.data)
-        self.project_dir_ = project_dir
-        final = os.path.join(project_dir, project.FINAL_MODEL)
-        os.makedirs(os.path.dirname(final), exist_ok=True)
-        export_keras(self.model_, final, self._metadata(), overwrite=True)
-
-    def _final_network(self, tuner, task, trial, space, mode, everything, position):
-        """One trial's network after the final fit (``mode``: "continue", "scratch" or None)."""
-        settings = space_module.settings(trial.hyperparameters, space)
-        trial_dir = tuner.get_trial_dir(trial.trial_id)
-        with open(os.path.join(trial_dir, "genotype.json")) as file:
-            genotype = Genotype.from_json(file.read())
-        seconds = next(r["seconds"] for r in self.results_ if r["trial_id"] == trial.trial_id) or 0.0
-        epochs = int(settings.get("tuner/epochs", settings["train_epochs"]))
-        if self.seed is not None:
-            keras.utils.set_random_seed(self.seed + position)
-        network = tuner.trained_network(trial.trial_id) if mode != "scratch" else None
-        if network is None:
-            network = make_network(task, genotype, settings)
-            if mode != "scratch":
-                network.load_weights(os.path.join(trial_dir, WEIGHTS_FILE))
-        if mode == "scratch" and task.time_left() >= seconds:
-            log.info("final fit: trial %s's genotype trains from scratch on all the training data", trial.trial_id)
-            train_network(task, network, settings, everything, epochs, verbose=int(self.verbose))
-        elif mode == "continue" and task.time_left() >= seconds * CONTINUE_EPOCH_SHARE:
-            log.info("final fit: trial %s's network continues on all the training data", trial.trial_id)
-            train_network(
-                task,
-                network,
-                settings,
-                everything,
-                max(1, round(epochs * CONTINUE_EPOCH_SHARE)),
-                verbose=int(self.verbose),
-                learning_rate=float(settings["learning_rate"]) * CONTINUE_LEARNING_RATE_SHARE,
-                continued=True,
-            )
-        elif mode is not None:
-            log.info("too little time left for a final fit: keeping trial %s's network", trial.trial_id)
-        return genotype, plain_network(task, genotype, settings, network)  # exported without the strategy
+    def _keep(self, final, project_dir):
+        """Store the final fit's model and what it is made of, and save it in the project."""
+        self.best_genotype_ = final.best_genotype
+        self.best_hyperparameters_ = final.best_hyperparameters
+        self.ensemble_trials_ = final.ensemble_trials
+        self.model_ = final.model
+        path = os.path.join(project_dir, project.FINAL_MODEL)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        export_keras(self.model_, path, self._metadata(), overwrite=True)
 
     # ------------------------------------------------------------ task specific hooks
 
@@ -405,20 +316,6 @@ class _ImageEstimator(BaseEstimator):
                 f"got {tuple(val.image_shape)}"
             )
         return val, self._encode_targets(val.labels)
-
-    def _wrap(self, networks, data):
-        inputs = keras.Input(tuple(data.image_shape), name="images")
-        normalized = keras.layers.Normalization(
-            mean=np.asarray(data.mean, np.float32), variance=np.asarray(data.variance, np.float32), name="normalize"
-        )(inputs)
-        if len(networks) == 1:
-            outputs = networks[0](normalized)
-        else:
-            for position, network in enumerate(networks):
-                network.name = f"darts_network_{position}"  # nested models need distinct names
-            outputs = keras.layers.Average(name="ensemble_average")([network(normalized) for network in networks])
-        outputs = self._output_layer(outputs)
-        return keras.Model(inputs, outputs, name="autoarch_model")
 
     def _output_layer(self, outputs):
         return outputs
@@ -477,7 +374,7 @@ class _ImageEstimator(BaseEstimator):
         Returns:
             str: The HTML snippet; never raises for a missing attribute.
         """
-        return _estimator_html(self)
+        return estimator_html(self)
 
     def _repr_mimebundle_(self, include=None, exclude=None, **kwargs):
         """Return the notebook display bundle: plain text and `_repr_html_`.
@@ -575,7 +472,10 @@ class ImageClassifier(ClassifierMixin, _ImageEstimator):
         model_: the final `keras.Model` (raw images in, probabilities out).
         results_: one dict per trial: ``trial_id``, ``hyperparameters``,
             ``genotype``, ``score``, ``parameters``, ``seconds``, ``status``,
-            ``reason`` (why it failed) and ``worker``.
+            ``reason`` (why it failed), ``worker``, ``rank`` (1 for the best
+            trial, None for one that did not complete; see
+            `autoarch.tuning.ranking`), and the ``objective`` and
+            ``direction`` of ``score``.
     """
 
     _objectives = ("val_accuracy", "val_loss")
@@ -594,12 +494,12 @@ class ImageClassifier(ClassifierMixin, _ImageEstimator):
         return {
             "task": "classification",
             "image_shape": list(self.image_shape_),
-            "classes": [_plain(c) for c in self.classes_],
+            "classes": [plain(c) for c in self.classes_],
         }
 
     def _task_metadata(self):
         return {
-            "classes": [_plain(c) for c in self.classes_],
+            "classes": [plain(c) for c in self.classes_],
             "label_dtype": self._encoding.dtype_.str,
             "one_hot": bool(self._encoding.one_hot_),
         }
@@ -708,141 +608,6 @@ def _check_targets(y, count, name="y"):
     if not np.isfinite(array).all():
         raise ValueError(f"{name}: regression targets must be finite, found NaN or infinite values")
     return array
-
-
-_HTML_MAX_CLASSES = 20
-_HTML_MAX_TRIALS = 100
-
-
-def _html_table(header, rows, bold_row=None):
-    """An HTML table of escaped cells; ``header`` None gives a key/value table."""
-    import html
-
-    parts = ['<table style="border-collapse:collapse;text-align:left">']
-    if header:
-        heads = "".join(f'<th style="text-align:left">{html.escape(str(h))}</th>' for h in header)
-        parts.append(f"<tr>{heads}</tr>")
-    for index, row in enumerate(rows):
-        cells = [html.escape("" if value is None else str(value)) for value in row]
-        if index == bold_row:
-            cells = [f"<b>{cell}</b>" for cell in cells]
-        if header is None:
-            cells[0] = f"<b>{cells[0]}</b>"
-        parts.append("<tr>" + "".join(f'<td style="text-align:left">{cell}</td>' for cell in cells) + "</tr>")
-    parts.append("</table>")
-    return "".join(parts)
-
-
-def _format_number(value):
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        return f"{int(value):,}"
-    if isinstance(value, (float, np.floating)):
-        return f"{float(value):.4g}"
-    return value
-
-
-def _short_genotype_json(text):
-    if not text:
-        return "-"
-    try:
-        return Genotype.from_json(text).summary()
-    except ValueError:
-        return text
-
-
-def _estimator_html(estimator):
-    """The HTML of `_ImageEstimator._repr_html_` (fitted or not)."""
-    import html
-
-    name = html.escape(type(estimator).__name__)
-    if not hasattr(estimator, "model_"):
-        params = sorted(estimator.get_params(deep=False).items())
-        return (
-            f'<div class="autoarch-estimator"><p><b>{name}</b> (not fitted: call fit)</p>'
-            + _html_table(("parameter", "value"), [(key, repr(value)) for key, value in params])
-            + "</div>"
-        )
-    results = list(getattr(estimator, "results_", None) or [])
-    try:
-        objective = estimator._objective()
-        objective_name, direction = objective.name, objective.direction
-    except (AttributeError, ValueError):
-        objective_name, direction = "score", "max"
-    scored = [
-        (index, float(row["score"]))
-        for index, row in enumerate(results)
-        if row.get("status") == "COMPLETED" and row.get("score") is not None
-    ]
-    best_index = None
-    if scored:
-        pick = min if direction == "min" else max
-        best_index = pick(scored, key=lambda item: item[1])[0]
-    statuses = {}
-    for row in results:
-        statuses[str(row.get("status")).lower()] = statuses.get(str(row.get("status")).lower(), 0) + 1
-    completed = statuses.pop("completed", 0)
-    trials = f"{completed} completed, {statuses.pop('failed', 0)} failed" + "".join(
-        f", {count} {status}" for status, count in sorted(statuses.items())
-    )
-
-    summary = []
-    if estimator._regression:
-        outputs = getattr(estimator, "_target_mean", None)
-        summary.append(("task", "regressor" + ("" if outputs is None else f", {len(outputs)} output(s)")))
-    else:
-        classes = [_plain(c) for c in getattr(estimator, "classes_", [])]
-        shown = ", ".join(str(c) for c in classes[:_HTML_MAX_CLASSES])
-        if len(classes) > _HTML_MAX_CLASSES:
-            shown += f", ... ({len(classes)} in all)"
-        summary.append(("task", f"classifier, {len(classes)} classes"))
-        summary.append(("classes", shown))
-    if hasattr(estimator, "image_shape_"):
-        summary.append(("image shape", " x ".join(str(v) for v in estimator.image_shape_)))
-    summary.append(("trials", trials))
-    if best_index is not None:
-        row = results[best_index]
-        best_score = f"{objective_name} = {_format_number(row['score'])} (trial {row.get('trial_id')})"
-        summary.append(("best score", best_score))
-    members = getattr(estimator, "ensemble_trials_", None) or []
-    if len(members) > 1:
-        summary.append(("final model", f"average of trials {', '.join(str(m) for m in members)}"))
-    if getattr(estimator, "fit_seconds_", None) is not None:
-        summary.append(("fit time", f"{estimator.fit_seconds_:.1f} s"))
-    try:
-        summary.append(("model parameters", f"{int(estimator.model_.count_params()):,}"))
-    except Exception:  # an unbuilt or foreign model: leave the line out
-        pass
-    if getattr(estimator, "project_dir_", None):
-        summary.append(("project", estimator.project_dir_))
-
-    header = ("trial", "status", objective_name, "parameters", "seconds", "genotype", "reason")
-    rows = [
-        (
-            row.get("trial_id"),
-            row.get("status"),
-            _format_number(row.get("score")),
-            _format_number(row.get("parameters")),
-            None if row.get("seconds") is None else f"{float(row['seconds']):.1f}",
-            _short_genotype_json(row.get("genotype")),
-            row.get("reason"),
-        )
-        for row in results[:_HTML_MAX_TRIALS]
-    ]
-    more = len(results) - len(rows)
-    best = getattr(estimator, "best_genotype_", None)
-    return (
-        f'<div class="autoarch-estimator"><p><b>{name}</b> (fitted)</p>'
-        + _html_table(None, summary)
-        + "<p><b>Trials</b></p>"
-        + _html_table(header, rows, bold_row=best_index)
-        + (f"<p>... and {more} more trials (see results_)</p>" if more > 0 else "")
-        + ("<p><b>Best genotype</b></p>" + best._repr_html_() if isinstance(best, Genotype) else "")
-        + "</div>"
-    )
-
-
-def _plain(value):
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def load(path):

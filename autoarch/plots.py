@@ -31,10 +31,12 @@ import pathlib
 import numpy as np
 
 from autoarch.darts.primitives import PRIMITIVES, validate_primitives
+from autoarch.figures import figure_or_png
+from autoarch.tuning.ranking import best_row, rank_key
+from autoarch.tuning.trial_folder import ALPHAS_FILE, TrialFolder, trial_folders
 
 __all__ = ["plot_alpha_history", "plot_trial_scores", "read_alpha_history", "trial_alpha_history", "figure_or_png"]
 
-ALPHAS_FILE = "alphas.json"  # the name autoarch.tuning.tuner writes per trial
 _CELLS = ("normal", "reduce")
 _FAILED_COLOR = "#d62728"
 
@@ -68,7 +70,7 @@ def read_alpha_history(path):
     """
     path = pathlib.Path(os.fsdecode(path))
     if path.is_dir():
-        path = path / ALPHAS_FILE
+        path = pathlib.Path(TrialFolder(path).alphas_path)
     if not path.is_file():
         raise FileNotFoundError(
             f"no alpha history at {os.fspath(path)!r}: expected a trial folder holding "
@@ -143,9 +145,11 @@ def trial_alpha_history(project_dir, trial_id=None):
             estimator's ``project_dir_``), or a fitted estimator (its
             ``project_dir_`` is used).
         trial_id: The trial, as in the ``trial_id`` of ``results_`` (e.g.
-            ``"00"``; an int matches the padded id). None (default) takes the best completed trial: the best
-            score in the trials' ``trial.json`` files, in the direction of the
-            objective (keras-tuner records it with the score's metric). A
+            ``"00"``; an int matches the padded id). None (default) takes the best completed trial:
+            for an estimator, the trial ranked first in its ``results_``; for
+            a folder, the best score in the trials' ``trial.json`` files, in
+            the direction of the objective (keras-tuner records it with the
+            score's metric), ranked as `autoarch.tuning.ranking` does. A
             Hyperband trial that continued an earlier trial's network did not
             search; its history is that earlier trial's.
 
@@ -158,6 +162,7 @@ def trial_alpha_history(project_dir, trial_id=None):
         ValueError: if no trial completed (with ``trial_id=None``), or the
             file is malformed.
     """
+    results = None
     if not isinstance(project_dir, (str, bytes, os.PathLike)):
         estimator = project_dir
         project_dir = getattr(estimator, "project_dir_", None)
@@ -166,44 +171,37 @@ def trial_alpha_history(project_dir, trial_id=None):
                 f"expected a project folder or a fitted estimator with project_dir_, got "
                 f"{type(estimator).__name__} without one (not fitted, or loaded from a .keras file)"
             )
+        results = getattr(estimator, "results_", None)
     project_dir = pathlib.Path(os.fsdecode(project_dir))
     if not project_dir.is_dir():
         raise FileNotFoundError(f"no project folder at {os.fspath(project_dir)!r}")
+    if trial_id is None and results:
+        best = best_row(results)
+        trial_id = None if best is None else best["trial_id"]
     if trial_id is None:
         trial_id = _best_trial_id(project_dir)
     elif isinstance(trial_id, (int, np.integer)) and not isinstance(trial_id, bool):
         # keras-tuner pads ids ("00"); an int matches the folder with that number.
-        numbered = [f.name[len("trial_"):] for f in project_dir.glob("trial_*")]
+        numbered = [folder.trial_id for folder in trial_folders(project_dir)]
         trial_id = next((i for i in numbered if i.isdigit() and int(i) == trial_id), str(trial_id))
     trial_id = str(trial_id)
     seen = []
     while True:
-        folder = project_dir / f"trial_{trial_id}"
-        if not folder.is_dir():
-            raise FileNotFoundError(f"no trial {trial_id!r} in {os.fspath(project_dir)!r} (no folder {folder.name})")
-        if (folder / ALPHAS_FILE).is_file():
-            return read_alpha_history(folder)
+        folder = TrialFolder.of(project_dir, trial_id)
+        if not folder.exists():
+            raise FileNotFoundError(
+                f"no trial {trial_id!r} in {os.fspath(project_dir)!r} (no folder {os.path.basename(folder.path)})"
+            )
+        if folder.has_alphas():
+            return read_alpha_history(folder.path)
         seen.append(trial_id)
-        values = (_trial_state(folder).get("hyperparameters") or {}).get("values") or {}
-        previous = values.get("tuner/trial_id")
+        previous = folder.continued_trial_id()
         if not previous or str(previous) in seen:
             raise FileNotFoundError(
                 f"trial {seen[0]!r} of {os.fspath(project_dir)!r} has no {ALPHAS_FILE}: it did not run a search "
                 "(a fixed genotype, or it did not get that far)"
             )
         trial_id = str(previous)
-
-
-def _trial_state(folder):
-    path = folder / "trial.json"
-    if not path.is_file():
-        return {}
-    try:
-        with open(path, encoding="utf-8") as file:
-            state = json.load(file)
-    except ValueError:
-        return {}
-    return state if isinstance(state, dict) else {}
 
 
 def _score_direction(state):
@@ -225,19 +223,19 @@ def _score_direction(state):
 
 def _best_trial_id(project_dir):
     completed = []
-    for folder in sorted(project_dir.glob("trial_*")):
-        state = _trial_state(folder)
+    for folder in trial_folders(project_dir):
+        state = folder.read_state()
         score = state.get("score")
         if state.get("status") == "COMPLETED" and isinstance(score, (int, float)) and math.isfinite(score):
-            trial_id = state.get("trial_id", folder.name[len("trial_"):])
+            trial_id = state.get("trial_id", folder.trial_id)
             completed.append((trial_id, float(score), _score_direction(state), _holdout_loss(state)))
     if not completed:
         raise ValueError(f"no completed trial in {os.fspath(project_dir)!r}: pass trial_id= to choose one")
     directions = {direction for _, _, direction, _ in completed if direction}
-    sign = 1.0 if directions == {"min"} else -1.0
-    # As the estimator chooses (autoarch.tuning.tuner.best_trial): ties go to the
-    # lower holdout loss, then to the earliest trial (min() keeps the first; folders sort by id).
-    return min(completed, key=lambda item: (sign * item[1], item[3]))[0]
+    direction = "min" if directions == {"min"} else "max"
+    # The one ranking (autoarch.tuning.ranking): ties go to the lower holdout
+    # loss, then to the earliest trial (min() keeps the first; folders sort by id).
+    return min(completed, key=lambda item: rank_key(direction, item[1], item[3]))[0]
 
 
 def _holdout_loss(state):
@@ -280,25 +278,6 @@ def _operation_names(width, primitives):
             f"(one per operation): pass the primitives the search used"
         )
     return names
-
-
-def figure_or_png(fig, path, dpi):
-    """Return ``fig`` when ``path`` is None; otherwise save it as a PNG at ``path``.
-
-    Parent folders are created, and the figure is cleared after saving.
-
-    Returns:
-        matplotlib.figure.Figure | str: the figure, or the path written.
-    """
-    if path is None:
-        return fig
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fig.savefig(path, format="png", dpi=dpi)
-    finally:
-        fig.clear()  # release the artists; no pyplot figure exists to close
-    return os.fspath(path)
 
 
 def plot_alpha_history(history, path=None, *, cell="normal", primitives=None, title=None, dpi=100):
@@ -442,6 +421,9 @@ def _results_and_objective(results):
         missing = [key for key in ("score", "status", "seconds") if key not in row]
         if missing:
             raise ValueError(f"results[{position}]: missing {missing}; expected rows of the estimator's results_")
+    if direction is None:  # bare rows: those written since autoarch ranks trials say their objective
+        direction = next((row["direction"] for row in results if row.get("direction")), None)
+        objective = objective or next((row["objective"] for row in results if row.get("objective")), None)
     return list(results), objective, direction
 
 
@@ -457,8 +439,9 @@ def plot_trial_scores(results, path=None, *, title=None, dpi=100):
     labelled with their trial id (up to 40 trials); failed, interrupted or
     otherwise unscored trials are red ``x`` marks along the bottom; a step
     line follows the best score so far. The y label is the objective when an
-    estimator is given (lower is better for ``val_loss``), else ``"score"``,
-    higher taken as better.
+    estimator is given (lower is better for ``val_loss``), else the rows' own
+    ``objective`` and ``direction`` (rows of ``results_`` carry them), else
+    ``"score"``, higher taken as better.
 
     Args:
         results: The estimator's ``results_`` (one dict per trial with at

@@ -51,3 +51,29 @@ def test_regression_targets_split_without_stratification():
 def test_bad_splits_are_refused(labels, kwargs, message):
     with pytest.raises(ValueError, match=message):
         search_splits(labels, **kwargs)
+
+
+def test_make_task_names_the_holdout_and_says_whether_it_is_training_data():
+    import types
+
+    from autoarch.tuning.trial import Holdout, make_task
+
+    class Data(types.SimpleNamespace):
+        def __len__(self):
+            return 7
+
+    data, other = Data(), Data()
+    targets = np.arange(10)
+    splits = (np.array([3, 1, 5]), np.array([0, 2]), np.array([4, 9]))
+    task = make_task(data, targets, splits, regression=False, num_outputs=10)
+    assert isinstance(task.holdout, Holdout) and task.holdout.data is data
+    assert task.holdout_is_training_data
+    assert task.train.tolist() == [0, 1, 2, 3, 5]
+    assert task.final_fit_indices().tolist() == [0, 1, 2, 3, 4, 5, 9]
+    data_, targets_, indices = task.holdout  # still unpacks as the old tuple
+    assert indices.tolist() == [4, 9]
+
+    separate = make_task(data, targets, splits, (other, np.arange(7)), regression=False, num_outputs=10)
+    assert not separate.holdout_is_training_data
+    assert separate.holdout.indices.tolist() == list(range(7))
+    assert separate.final_fit_indices().tolist() == [0, 1, 2, 3, 5]

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from autoarch.figures import figure_or_png
+
 from .primitives import PRIMITIVES, validate_primitives
 
 __all__ = ["DARTS_V2", "Genotype", "derive_genotype"]
@@ -309,8 +311,6 @@ class Genotype:
             _draw_cell(ax, getattr(self, cell), getattr(self, f"{cell}_concat"), f"{cell} cell")
         if title is not None:
             fig.suptitle(title)
-        from autoarch.plots import figure_or_png  # autoarch.plots imports this package
-
         return figure_or_png(fig, path, dpi)
 
     def _repr_html_(self):

@@ -47,6 +47,8 @@ __all__ = [
     "not_fitted_message",
     "Leases",
     "serve",
+    "open_project",
+    "write_identity",
     "join_project",
     "wait_for_chief_end",
     "Heartbeat",
@@ -417,6 +419,35 @@ def serve(oracle, deadline=None, on_trial_end=None):
     if leases.error:
         raise RuntimeError(leases.error)
     return leases
+
+
+# --------------------------------------------------------------------------- the project
+
+
+def open_project(project_dir, identity, overwrite):
+    """Check the project folder before any work, as this process's role asks.
+
+    A worker waits for the chief's project and checks that it was made for
+    the same data (`join_project`); it never writes or deletes it. Any other
+    process checks its own project (`autoarch.project.check_project`).
+
+    Raises:
+        ValueError: the project was made for other data, or is not a project.
+        RuntimeError: a worker found no chief, or cannot see its project.
+    """
+    if role() == "worker":
+        join_project(project_dir, identity)
+    else:
+        project.check_project(project_dir, identity, overwrite)
+
+
+def write_identity(project_dir, identity):
+    """Record what the project is for, unless this process is a worker (the chief has done it).
+
+    Call it once the tuner is made: keras-tuner's ``overwrite`` deletes the folder then.
+    """
+    if role() != "worker":
+        project.write_identity(project_dir, identity)
 
 
 # --------------------------------------------------------------------------- the workers

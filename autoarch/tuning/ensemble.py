@@ -1,6 +1,6 @@
 """Which trials' networks the final model averages: ensemble selection on the holdout.
 
-Every trial saves its network's holdout predictions (`save_predictions`).
+Every trial saves its network's holdout predictions in its folder (`TrialFolder.write_predictions`).
 After the search, `select_members` grows the ensemble from the best trial,
 greedily adding the candidate whose predictions lower the holdout loss of the
 average the most, and stops when no candidate lowers it (forward selection
@@ -10,31 +10,23 @@ or mean squared error) is used rather than the score, because it still moves
 when the scores of small holdouts tie.
 """
 
-import os
-
 import numpy as np
 
-__all__ = ["PREDICTIONS_FILE", "save_predictions", "load_predictions", "holdout_loss", "select_members"]
+from autoarch.tuning.trial_folder import PREDICTIONS_FILE, TrialFolder
 
-PREDICTIONS_FILE = "holdout_predictions.npz"
-"""Per trial folder: the holdout's targets and the trial network's predictions."""
+__all__ = ["PREDICTIONS_FILE", "save_predictions", "load_predictions", "holdout_loss", "select_members"]
 
 _EPSILON = 1e-7  # Keras's clipping of probabilities in cross-entropy
 
 
 def save_predictions(trial_dir, targets, predictions):
-    """Write a trial's holdout ``targets`` and ``predictions`` to its folder."""
-    with open(os.path.join(trial_dir, PREDICTIONS_FILE), "wb") as file:
-        np.savez(file, targets=targets, predictions=predictions)
+    """Write a trial's holdout ``targets`` and ``predictions`` to its folder (`TrialFolder.write_predictions`)."""
+    TrialFolder(trial_dir).write_predictions(targets, predictions)
 
 
 def load_predictions(trial_dir):
-    """``(targets, predictions)`` saved in ``trial_dir``, or None if there are none."""
-    path = os.path.join(trial_dir, PREDICTIONS_FILE)
-    if not os.path.isfile(path):
-        return None
-    with np.load(path) as saved:
-        return saved["targets"], saved["predictions"]
+    """``(targets, predictions)`` saved in ``trial_dir``, or None if there are none (`TrialFolder.read_predictions`)."""
+    return TrialFolder(trial_dir).read_predictions()
 
 
 def holdout_loss(targets, predictions, regression):

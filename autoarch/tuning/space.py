@@ -25,6 +25,7 @@ __all__ = [
     "declare",
     "settings",
     "defaults",
+    "max_train_epochs",
 ]
 
 CPU_PRIMITIVES = tuple(name for name in PRIMITIVES if not name.endswith("5x5"))
@@ -307,3 +308,9 @@ def settings(hyperparameters, space):
 def defaults(space):
     """The default value of every setting of ``space``."""
     return {name: spec.default for name, spec in space.items()}
+
+
+def max_train_epochs(space):
+    """The most training epochs a trial of ``space`` may get (Hyperband's largest budget)."""
+    spec = space["train_epochs"]
+    return spec.values[1] if spec.kind == "int" else spec.default

@@ -11,6 +11,7 @@ import contextlib
 import math
 import time
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import keras
 import numpy as np
@@ -29,6 +30,8 @@ from autoarch.pipeline import Augmentation, batches, paired_batches
 
 __all__ = [
     "Task",
+    "Holdout",
+    "make_task",
     "Deadline",
     "run_search",
     "make_network",
@@ -43,6 +46,21 @@ MAX_SKIP_CONNECTIONS = 2
 """Skip connections allowed in a derived normal cell (P-DARTS's cap against collapse)."""
 
 
+class Holdout(NamedTuple):
+    """The samples that score a trial.
+
+    Attributes:
+        data: the `autoarch.inputs.ImageData` they come from: the training
+            data itself, or separate validation data.
+        targets: the encoded targets of ``data``.
+        indices: the holdout's sample indices in ``data``.
+    """
+
+    data: object
+    targets: np.ndarray
+    indices: np.ndarray
+
+
 @dataclass
 class Task:
     """What every trial of one ``fit`` shares.
@@ -55,7 +73,7 @@ class Task:
         search_train: sample indices of the search half that trains the weights.
         search_val: sample indices of the search half that trains the architecture.
         train: sample indices a trial's network trains on.
-        holdout: ``(ImageData, targets, indices)`` that scores a trial.
+        holdout: the `Holdout` that scores a trial.
         primitives: the candidate operations.
         seed: the fit's seed (None: not reproducible).
         deadline: `time.monotonic` value after which stages stop at an epoch end.
@@ -74,7 +92,7 @@ class Task:
     search_train: np.ndarray
     search_val: np.ndarray
     train: np.ndarray
-    holdout: tuple
+    holdout: Holdout
     primitives: tuple = PRIMITIVES
     seed: int = None
     deadline: float = None
@@ -88,6 +106,17 @@ class Task:
         """``(height, width, channels)`` of the training images."""
         return tuple(self.data.image_shape)
 
+    @property
+    def holdout_is_training_data(self):
+        """True when the holdout was cut from the training data, False for separate validation data."""
+        return self.holdout.data is self.data
+
+    def final_fit_indices(self):
+        """The samples of ``data`` the final fit trains on: the trials' and, if cut from them, the holdout's."""
+        if self.holdout_is_training_data:
+            return np.sort(np.concatenate([self.train, self.holdout.indices]))
+        return self.train
+
     def normalization(self):
         """Keyword arguments of `autoarch.pipeline.batches` that normalise."""
         return {"mean": self.data.mean, "variance": self.data.variance}
@@ -99,6 +128,35 @@ class Task:
     def scope(self):
         """The scope networks and optimizers are made in: the strategy's, or a no-op."""
         return contextlib.nullcontext() if self.strategy is None else self.strategy.scope()
+
+
+def make_task(data, targets, splits, validation=None, **options):
+    """The `Task` of one ``fit``.
+
+    Args:
+        data: the training `autoarch.inputs.ImageData`.
+        targets: its encoded targets.
+        splits: ``(search_train, search_val, holdout)`` sample indices, as
+            `autoarch.data.search_splits` gives them.
+        validation: ``(ImageData, targets)`` of separate validation data that
+            scores the trials instead of the ``holdout`` split, or None.
+        **options: the other fields of `Task` (``regression``,
+            ``num_outputs``, ``primitives``, ``seed``, ...).
+    """
+    search_train, search_val, holdout = splits
+    if validation is None:
+        holdout = Holdout(data, targets, holdout)
+    else:
+        holdout = Holdout(validation[0], validation[1], np.arange(len(validation[0])))
+    return Task(
+        data=data,
+        targets=targets,
+        search_train=search_train,
+        search_val=search_val,
+        train=np.sort(np.concatenate([search_train, search_val])),
+        holdout=holdout,
+        **options,
+    )
 
 
 class Deadline(keras.callbacks.Callback):

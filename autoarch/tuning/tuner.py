@@ -10,7 +10,8 @@ status, failure reason and the worker that ran it. Under keras-tuner's chief/wor
 oracle and the workers run the trials (`autoarch.tuning.distributed`).
 """
 
-import json
+import contextlib
+import io
 import logging
 import math
 import os
@@ -18,7 +19,6 @@ import time
 
 import keras
 import keras_tuner
-import numpy as np
 from keras_tuner.errors import FailedTrialError
 from keras_tuner.src import config as keras_tuner_config
 from keras_tuner.src.engine.base_tuner import BaseTuner
@@ -28,13 +28,23 @@ from autoarch.darts import Genotype
 from autoarch.runtime import released_graphs
 from autoarch.tuning import distributed
 from autoarch.tuning import space as space_module
-from autoarch.tuning.ensemble import save_predictions
 from autoarch.tuning.evolution import RegularizedEvolutionOracle
+from autoarch.tuning.ranking import best_trial, ensemble_candidates, rank_key, ranked_trials
 from autoarch.tuning.trial import evaluate_network, holdout_predictions, make_network, run_search, train_network
+from autoarch.tuning.trial_folder import (  # noqa: F401  (the file names: re-exported for old imports)
+    ALPHAS_FILE,
+    GENOTYPE_FILE,
+    RESULT_FILE,
+    WEIGHTS_FILE,
+    TrialFolder,
+)
+from autoarch.tuning.trial_folder import alphas_to_json as _alphas_to_json  # noqa: F401
+from autoarch.tuning.trial_folder import write_json as _write_json  # noqa: F401
 
 __all__ = [
     "TUNERS",
     "make_oracle",
+    "make_tuner",
     "DartsTuner",
     "best_trial",
     "ranked_trials",
@@ -48,10 +58,6 @@ log = logging.getLogger("autoarch")
 TUNERS = ("random", "bayesian", "hyperband", "evolution")
 """The oracle names ``tuner=`` accepts (or pass a `keras_tuner.Oracle`)."""
 
-RESULT_FILE = "result.json"
-GENOTYPE_FILE = "genotype.json"
-WEIGHTS_FILE = "network.weights.h5"
-ALPHAS_FILE = "alphas.json"
 
 
 class _DefaultsFirst:
@@ -139,6 +145,31 @@ def make_oracle(tuner, objective, max_trials, seed=None, max_epochs=None):
     raise ValueError(f"tuner must be one of {', '.join(TUNERS)} or a keras_tuner.Oracle, got {tuner!r}")
 
 
+def make_tuner(tuner, objective, max_trials, space, project_dir, *, seed=None, overwrite=False, verbose=1,
+               keep_networks=1):
+    """The `DartsTuner` of one ``fit``: its oracle (see `make_oracle`) over ``space``, kept in ``project_dir``.
+
+    What keras-tuner prints while it opens the project ("Reloading Tuner from
+    ...") goes to the log, so ``verbose=0`` stays silent.
+    """
+    max_epochs = space_module.max_train_epochs(space)
+    oracle = make_oracle(tuner, objective, int(max_trials), seed=seed, max_epochs=max_epochs)
+    captured = io.StringIO()
+    with contextlib.redirect_stdout(captured):
+        made = DartsTuner(
+            oracle,
+            space,
+            directory=os.path.dirname(project_dir),
+            project_name=os.path.basename(project_dir),
+            overwrite=bool(overwrite),
+            verbose=verbose,
+            keep_networks=int(keep_networks),
+        )
+    if captured.getvalue().strip():
+        log.info(captured.getvalue().strip())
+    return made
+
+
 class _SpaceModel(keras_tuner.HyperModel):
     """Declares the outer space; ``build`` returns a trial's settings (no model)."""
 
@@ -156,31 +187,8 @@ class _TimeUp(Exception):
 
 
 def short_genotype(genotype):
-    """A one-line summary of a genotype: the operations of each cell."""
-    if genotype is None:
-        return "-"
-    abbreviations = {
-        "sep_conv_3x3": "sep3",
-        "sep_conv_5x5": "sep5",
-        "dil_conv_3x3": "dil3",
-        "dil_conv_5x5": "dil5",
-        "max_pool_3x3": "max",
-        "avg_pool_3x3": "avg",
-        "skip_connect": "skip",
-        "none": "none",
-    }
-
-    def cell(pairs):
-        return " ".join(abbreviations.get(op, op) for op, _ in pairs)
-
-    return f"normal[{cell(genotype.normal)}] reduce[{cell(genotype.reduce)}]"
-
-
-def _write_json(path, value):
-    temporary = f"{path}.tmp"
-    with open(temporary, "w") as file:
-        json.dump(value, file, indent=1)
-    os.replace(temporary, path)
+    """A one-line summary of a genotype: `Genotype.summary` (the one short form), ``"-"`` for None."""
+    return "-" if genotype is None else genotype.summary()
 
 
 class DartsTuner(BaseTuner):
@@ -283,9 +291,9 @@ class DartsTuner(BaseTuner):
     def _run_trial(self, trial):
         task, started = self.task, time.monotonic()
         settings = space_module.settings(trial.hyperparameters, self.space)
-        directory = self.get_trial_dir(trial.trial_id)
+        folder = TrialFolder(self.get_trial_dir(trial.trial_id))
         record = {"trial_id": trial.trial_id, "worker": self.tuner_id, "status": "RUNNING"}
-        _write_json(os.path.join(directory, RESULT_FILE), record)
+        folder.write_result(record)
         stage_verbose = int(self.verbose)
         try:
             if task.seed is not None:
@@ -294,18 +302,16 @@ class DartsTuner(BaseTuner):
             if task.genotype is not None:
                 genotype = task.genotype
             elif previous:
-                with open(os.path.join(self.get_trial_dir(previous), GENOTYPE_FILE)) as file:
-                    genotype = Genotype.from_json(file.read())
+                genotype = TrialFolder(self.get_trial_dir(previous)).read_genotype()
             else:
                 genotype, alphas = run_search(task, settings, verbose=stage_verbose)
-                _write_json(os.path.join(directory, ALPHAS_FILE), _alphas_to_json(alphas, task.primitives))
-            with open(os.path.join(directory, GENOTYPE_FILE), "w") as file:
-                file.write(genotype.to_json())
+                folder.write_alphas(alphas, task.primitives)
+            folder.write_genotype(genotype)
             record["genotype"] = genotype.to_json()
             network = make_network(task, genotype, settings)
             record["parameters"] = int(network.count_params())
             if previous:
-                network.load_weights(os.path.join(self.get_trial_dir(previous), WEIGHTS_FILE))
+                network.load_weights(TrialFolder(self.get_trial_dir(previous)).weights_path)
             epochs = int(settings.get("tuner/epochs", settings["train_epochs"]))
             train_network(
                 task,
@@ -320,8 +326,8 @@ class DartsTuner(BaseTuner):
             metrics = {str(name): float(value) for name, value in evaluate_network(task, network).items()}
             if not all(math.isfinite(v) for v in metrics.values()):
                 raise FailedTrialError(f"diverged: holdout metrics are not finite: {metrics}")
-            network.save_weights(os.path.join(directory, WEIGHTS_FILE))
-            save_predictions(directory, *holdout_predictions(task, network))  # for the ensemble selection
+            network.save_weights(folder.weights_path)
+            folder.write_predictions(*holdout_predictions(task, network))  # for the ensemble selection
             self._keep_if_among_best(trial.trial_id, metrics, network)
             record.update(status="COMPLETED", metrics=metrics)
             return metrics
@@ -333,14 +339,14 @@ class DartsTuner(BaseTuner):
             raise FailedTrialError(record["reason"]) from error
         finally:
             record["seconds"] = round(time.monotonic() - started, 2)
-            _write_json(os.path.join(directory, RESULT_FILE), record)
+            folder.write_result(record)
 
     def _keep_if_among_best(self, trial_id, metrics, network):
         objective = self._local_oracle.objective  # a worker's gRPC client may not carry it
         value = metrics.get(objective.name)
         if value is None:
             return
-        rank = _rank(objective.direction, value, metrics.get("val_loss"))
+        rank = rank_key(objective.direction, value, metrics.get("val_loss"))
         # sorted() is stable: an equal rank stays behind the earlier trial, as in `ranked_trials`.
         kept = sorted([*self._kept_networks, (rank, trial_id, network)], key=lambda item: item[0])
         self._kept_networks = kept[: self.keep_networks]
@@ -363,7 +369,7 @@ class DartsTuner(BaseTuner):
         """Log one line on an ended trial (the chief logs the lines of every worker)."""
         if not self.verbose:
             return
-        result = _read_result(self.project_dir, trial_id)
+        result = TrialFolder.of(self.project_dir, trial_id).read_result()
         genotype = result.get("genotype")
         genotype = short_genotype(Genotype.from_json(genotype)) if genotype else "-"
         if isinstance(self.oracle, keras_tuner.Oracle):
@@ -381,94 +387,24 @@ class DartsTuner(BaseTuner):
         log.info("trial %s %s %s %.1fs", where, genotype, score, result.get("seconds", 0.0))
 
 
-def ranked_trials(oracle):
-    """The completed trials of ``oracle``, best first.
-
-    Equal scores are common on a small holdout (accuracy moves in steps of one
-    image), so ties go to the lower holdout loss (``val_loss``), then to the
-    earlier trial.
-    """
-    completed = [
-        (position, trial)
-        for position, trial in enumerate(oracle.trials.values())
-        if trial.status == TrialStatus.COMPLETED and trial.score is not None
-    ]
-
-    def rank(item):
-        position, trial = item
-        loss = trial.metrics.get_last_value("val_loss") if trial.metrics.exists("val_loss") else None
-        return (*_rank(oracle.objective.direction, trial.score, loss), position)
-
-    return [trial for _, trial in sorted(completed, key=rank)]
-
-
-def best_trial(oracle):
-    """The best completed trial of ``oracle`` (the first of `ranked_trials`), or None if none completed."""
-    ranked = ranked_trials(oracle)
-    return ranked[0] if ranked else None
-
-
-def ensemble_candidates(oracle):
-    """The completed trials of ``oracle`` that may join the final ensemble, best first.
-
-    A Hyperband trial that continues another one's network (and the one it
-    continues) count as one: only the better of a lineage is a candidate.
-    """
-    trials = oracle.trials
-
-    def lineage(trial):
-        found = set()
-        while trial is not None and trial.trial_id not in found:
-            found.add(trial.trial_id)
-            trial = trials.get(trial.hyperparameters.values.get("tuner/trial_id"))
-        return found
-
-    chosen, taken = [], set()
-    for trial in ranked_trials(oracle):
-        family = lineage(trial)
-        if not family & taken:
-            chosen.append(trial)
-            taken |= family
-    return chosen
-
-
-def _rank(direction, score, loss):
-    """Sort key of a trial: better scores first, then lower holdout losses."""
-    sign = -1.0 if direction == "max" else 1.0
-    loss = float(loss) if loss is not None and math.isfinite(loss) else math.inf
-    return (sign * float(score), loss)
-
-
-def _alphas_to_json(history, primitives):
-    """Each epoch's weights as lists, with the operation names of their columns."""
-    return [
-        {**{key: np.asarray(value).tolist() for key, value in epoch.items()}, "primitives": list(primitives)}
-        for epoch in history
-    ]
-
-
-def _read_result(project_dir, trial_id):
-    path = os.path.join(project_dir, f"trial_{trial_id}", RESULT_FILE)
-    if not os.path.exists(path):
-        return {}
-    with open(path) as file:
-        return json.load(file)
-
-
 def read_results(oracle, project_dir):
     """One row per trial: id, hyperparameters, genotype, score, parameters, seconds,
-    status, failure reason and the worker that ran it, in start order.
+    status, failure reason, the worker that ran it and its rank, in start order.
 
     A trial still marked running that no tuner runs (its process was killed, or
     the time limit ended the search before its retry) is ``"INTERRUPTED"``, and
     so is one whose worker was lost and that waits for a retry. ``worker`` is
     the ``KERASTUNER_TUNER_ID`` of the process that ran the trial last
-    (``"tuner0"`` without distribution).
+    (``"tuner0"`` without distribution). ``rank`` is the trial's place in
+    `autoarch.tuning.ranking.ranked_trials` (1 is the best; None for a trial
+    that did not complete), and ``objective`` and ``direction`` say what the
+    ``score`` is.
     """
+    ranks = {trial.trial_id: rank for rank, trial in enumerate(ranked_trials(oracle), 1)}
     rows = []
     for trial_id in oracle.start_order:
         trial = oracle.trials[trial_id]
-        result = _read_result(project_dir, trial_id)
+        result = TrialFolder.of(project_dir, trial_id).read_result()
         status = trial.status
         reason = result.get("reason")
         if status in (TrialStatus.RUNNING, TrialStatus.INVALID) and not any(
@@ -489,6 +425,9 @@ def read_results(oracle, project_dir):
                 "status": status,
                 "reason": reason if status != TrialStatus.COMPLETED else None,
                 "worker": result.get("worker"),
+                "rank": ranks.get(trial_id),
+                "objective": oracle.objective.name,
+                "direction": oracle.objective.direction,
             }
         )
     return rows

@@ -1,0 +1,211 @@
+"""The final fit: from the finished search to the one model the estimator keeps.
+
+After the search, `final_fit` chooses the trials whose networks the final
+model averages (the best one first, then those that ensemble selection adds,
+see `autoarch.tuning.ensemble`), trains each network on all the training data
+as ``refit`` says, and wraps them into one `keras.Model` that takes raw images
+(normalisation inside) and gives predictions. The estimator only stores what
+it returns and saves it.
+"""
+
+import logging
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+
+from autoarch.tuning import space as space_module
+from autoarch.tuning.ensemble import select_members
+from autoarch.tuning.trial import make_network, plain_network, train_network
+from autoarch.tuning.trial_folder import TrialFolder
+from autoarch.tuning.tuner import ensemble_candidates
+
+__all__ = [
+    "REFIT_MODES",
+    "CONTINUE_EPOCH_SHARE",
+    "CONTINUE_LEARNING_RATE_SHARE",
+    "FinalModel",
+    "refit_mode",
+    "ensemble_trials",
+    "final_fit",
+    "final_network",
+    "wrap",
+]
+
+log = logging.getLogger("autoarch")
+
+REFIT_MODES = ("continue", "scratch", True, False)
+"""The values ``refit`` accepts (True is ``"scratch"``, False keeps the best trial's network)."""
+
+CONTINUE_EPOCH_SHARE = 0.125
+"""``refit="continue"``: the final fit lasts this share of the best trial's training epochs."""
+
+CONTINUE_LEARNING_RATE_SHARE = 0.25
+"""``refit="continue"``: the final fit's cosine starts at this share of the trial's learning rate."""
+
+
+@dataclass
+class FinalModel:
+    """What the final fit gives the estimator.
+
+    Attributes:
+        model: the `keras.Model` (raw images in, predictions out).
+        best_genotype: the genotype of the best trial (the first network).
+        best_hyperparameters: the best trial's outer hyperparameters.
+        ensemble_trials: the trial ids whose networks the model averages, best first.
+    """
+
+    model: object
+    best_genotype: object
+    best_hyperparameters: dict
+    ensemble_trials: list
+
+
+def refit_mode(refit, task):
+    """``"continue"``, ``"scratch"`` or None (keep the trial's network) for an estimator's ``refit``.
+
+    ``"continue"`` becomes None when the trials were scored on separate
+    validation data: their networks have already seen all the training data.
+    """
+    mode = "scratch" if refit is True or refit == "scratch" else ("continue" if refit else None)
+    if mode == "continue" and not task.holdout_is_training_data:
+        mode = None
+    return mode
+
+
+def ensemble_trials(tuner, results, ensemble_size, regression, max_model_size=None):
+    """The completed trials whose networks the final model averages, best first.
+
+    Raises:
+        RuntimeError: no trial completed (the message gives each trial's reason).
+    """
+    completed = [row for row in results if row["status"] == "COMPLETED"]
+    if not completed:
+        reasons = "; ".join(f"trial {r['trial_id']}: {r['reason']}" for r in results) or "no trial ran"
+        raise RuntimeError(f"every trial failed, so there is no model: {reasons}")
+    candidates = {trial.trial_id: trial for trial in ensemble_candidates(tuner.oracle)}
+    predictions = {}
+    if ensemble_size > 1:
+        for trial_id in candidates:
+            saved = TrialFolder(tuner.get_trial_dir(trial_id)).read_predictions()
+            if saved is not None:
+                predictions[trial_id] = saved
+    members = select_members(
+        list(candidates),
+        predictions,
+        int(ensemble_size),
+        regression,
+        sizes={row["trial_id"]: row.get("parameters") or 0 for row in completed},
+        max_size=max_model_size,
+    )
+    return [candidates[trial_id] for trial_id in members]
+
+
+def final_fit(tuner, task, space, results, *, refit, ensemble_size, max_model_size=None, seed=None, verbose=0,
+              output_layer=None):
+    """Choose the final model's trials, train their networks on all the data, and wrap them.
+
+    Args:
+        tuner: the `autoarch.tuning.tuner.DartsTuner` that ran the search.
+        task: the search's `autoarch.tuning.trial.Task`.
+        space: the outer space the trials' settings come from.
+        results: the tuner's ``results()`` rows.
+        refit: the estimator's ``refit`` (see `refit_mode`).
+        ensemble_size: the most networks the model averages.
+        max_model_size: the most parameters of all networks together (None: any).
+        seed: the fit's seed; the network at position ``i`` trains with ``seed + i``.
+        verbose: the stages' Keras verbosity.
+        output_layer: a function applied to the networks' (averaged) outputs,
+            such as the regressor's rescaling to the user's units (None: none).
+
+    Returns:
+        A `FinalModel`.
+
+    Raises:
+        RuntimeError: every trial failed.
+    """
+    members = ensemble_trials(tuner, results, ensemble_size, task.regression, max_model_size)
+    mode = refit_mode(refit, task)
+    everything = task.final_fit_indices()
+    seconds = {row["trial_id"]: row["seconds"] for row in results}
+    genotypes, networks = [], []
+    for position, trial in enumerate(members):
+        genotype, network = final_network(
+            tuner, task, trial, space, mode, everything,
+            seconds=seconds[trial.trial_id] or 0.0,
+            seed=None if seed is None else seed + position,
+            verbose=verbose,
+        )
+        genotypes.append(genotype)
+        networks.append(network)
+    return FinalModel(
+        model=wrap(networks, task.data, output_layer),
+        best_genotype=genotypes[0],
+        best_hyperparameters=dict(members[0].hyperparameters.values),
+        ensemble_trials=[trial.trial_id for trial in members],
+    )
+
+
+def final_network(tuner, task, trial, space, mode, indices, seconds=0.0, seed=None, verbose=0):
+    """``(genotype, network)`` of one trial after the final fit.
+
+    Args:
+        mode: ``"continue"`` (train the trial's network a little longer),
+            ``"scratch"`` (retrain the genotype) or None (keep the network).
+        indices: the samples the final fit trains on.
+        seconds: how long the trial took; a final fit that would not end
+            before the deadline is skipped and the trial's network kept.
+        seed: seeds Keras before the network is made (None: no seeding).
+    """
+    settings = space_module.settings(trial.hyperparameters, space)
+    folder = TrialFolder(tuner.get_trial_dir(trial.trial_id))
+    genotype = folder.read_genotype()
+    epochs = int(settings.get("tuner/epochs", settings["train_epochs"]))
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
+    network = tuner.trained_network(trial.trial_id) if mode != "scratch" else None
+    if network is None:
+        network = make_network(task, genotype, settings)
+        if mode != "scratch":
+            network.load_weights(folder.weights_path)
+    if mode == "scratch" and task.time_left() >= seconds:
+        log.info("final fit: trial %s's genotype trains from scratch on all the training data", trial.trial_id)
+        train_network(task, network, settings, indices, epochs, verbose=verbose)
+    elif mode == "continue" and task.time_left() >= seconds * CONTINUE_EPOCH_SHARE:
+        log.info("final fit: trial %s's network continues on all the training data", trial.trial_id)
+        train_network(
+            task,
+            network,
+            settings,
+            indices,
+            max(1, round(epochs * CONTINUE_EPOCH_SHARE)),
+            verbose=verbose,
+            learning_rate=float(settings["learning_rate"]) * CONTINUE_LEARNING_RATE_SHARE,
+            continued=True,
+        )
+    elif mode is not None:
+        log.info("too little time left for a final fit: keeping trial %s's network", trial.trial_id)
+    return genotype, plain_network(task, genotype, settings, network)  # exported without the strategy
+
+
+def wrap(networks, data, output_layer=None):
+    """One model of ``networks``: raw images normalised with ``data``'s moments, outputs averaged.
+
+    Args:
+        networks: the trained networks (one, or several whose outputs are averaged).
+        data: the training `autoarch.inputs.ImageData` (image shape, mean, variance).
+        output_layer: applied to the (averaged) outputs, or None.
+    """
+    inputs = keras.Input(tuple(data.image_shape), name="images")
+    normalized = keras.layers.Normalization(
+        mean=np.asarray(data.mean, np.float32), variance=np.asarray(data.variance, np.float32), name="normalize"
+    )(inputs)
+    if len(networks) == 1:
+        outputs = networks[0](normalized)
+    else:
+        for position, network in enumerate(networks):
+            network.name = f"darts_network_{position}"  # nested models need distinct names
+        outputs = keras.layers.Average(name="ensemble_average")([network(normalized) for network in networks])
+    if output_layer is not None:
+        outputs = output_layer(outputs)
+    return keras.Model(inputs, outputs, name="autoarch_model")

@@ -1,0 +1,137 @@
+"""The one ranking of trials: better objective first, then lower holdout loss, then earlier.
+
+Every reader that names "the best trial" uses this module: the final fit's
+choice of trials (`ranked_trials`, `ensemble_candidates`), the networks a tuner
+keeps in memory (`rank_key`), and, through the ``rank`` that each row of an
+estimator's ``results_`` carries, the notebook display, the command line and
+the plots (`best_row`, `rank_rows`).
+"""
+
+import math
+
+from keras_tuner.src.engine.trial import TrialStatus
+
+__all__ = [
+    "rank_key",
+    "direction_of",
+    "ranked_trials",
+    "best_trial",
+    "ensemble_candidates",
+    "rank_rows",
+    "best_row",
+]
+
+
+def rank_key(direction, score, loss):
+    """Sort key of a trial: better scores first, then lower holdout losses (``loss`` None: last).
+
+    Args:
+        direction: the objective's ``"min"`` or ``"max"``.
+        score: the trial's objective value.
+        loss: its holdout ``val_loss``, or None.
+    """
+    sign = -1.0 if direction == "max" else 1.0
+    loss = float(loss) if loss is not None and math.isfinite(loss) else math.inf
+    return (sign * float(score), loss)
+
+
+def direction_of(objective):
+    """``"min"`` for an objective named ``*loss``, else ``"max"`` (the estimators' rule for names)."""
+    return "min" if str(objective).endswith("loss") else "max"
+
+
+def ranked_trials(oracle):
+    """The completed trials of ``oracle``, best first.
+
+    Equal scores are common on a small holdout (accuracy moves in steps of one
+    image), so ties go to the lower holdout loss (``val_loss``), then to the
+    earlier trial.
+    """
+    completed = [
+        (position, trial)
+        for position, trial in enumerate(oracle.trials.values())
+        if trial.status == TrialStatus.COMPLETED and trial.score is not None
+    ]
+
+    def rank(item):
+        position, trial = item
+        loss = trial.metrics.get_last_value("val_loss") if trial.metrics.exists("val_loss") else None
+        return (*rank_key(oracle.objective.direction, trial.score, loss), position)
+
+    return [trial for _, trial in sorted(completed, key=rank)]
+
+
+def best_trial(oracle):
+    """The best completed trial of ``oracle`` (the first of `ranked_trials`), or None if none completed."""
+    ranked = ranked_trials(oracle)
+    return ranked[0] if ranked else None
+
+
+def ensemble_candidates(oracle):
+    """The completed trials of ``oracle`` that may join the final ensemble, best first.
+
+    A Hyperband trial that continues another one's network (and the one it
+    continues) count as one: only the better of a lineage is a candidate.
+    """
+    trials = oracle.trials
+
+    def lineage(trial):
+        found = set()
+        while trial is not None and trial.trial_id not in found:
+            found.add(trial.trial_id)
+            trial = trials.get(trial.hyperparameters.values.get("tuner/trial_id"))
+        return found
+
+    chosen, taken = [], set()
+    for trial in ranked_trials(oracle):
+        family = lineage(trial)
+        if not family & taken:
+            chosen.append(trial)
+            taken |= family
+    return chosen
+
+
+def rank_rows(rows, direction, losses=None):
+    """Give each completed, scored row of ``rows`` its ``rank`` (1 is best); others get None.
+
+    Args:
+        rows: result rows (dicts with ``trial_id``, ``status`` and ``score``), in start order.
+        direction: the objective's ``"min"`` or ``"max"``.
+        losses: trial id to holdout ``val_loss`` (the tie-break), or None.
+
+    Returns:
+        ``rows``, changed in place.
+    """
+    losses = losses or {}
+    scored = [
+        (position, row)
+        for position, row in enumerate(rows)
+        if row.get("status") == "COMPLETED" and _finite(row.get("score"))
+    ]
+    scored.sort(key=lambda item: (*rank_key(direction, item[1]["score"], losses.get(item[1]["trial_id"])), item[0]))
+    for row in rows:
+        row["rank"] = None
+    for rank, (_, row) in enumerate(scored, 1):
+        row["rank"] = rank
+    return rows
+
+
+def best_row(rows, objective=None):
+    """The row of the best trial in an estimator's ``results_``, or None if no trial completed.
+
+    Rows carry their ``rank`` (see `rank_rows`); rows saved before autoarch
+    recorded ranks are ranked here by score in the direction of ``objective``
+    (a name; default the rows' own ``objective``, else ``"max"``), ties to the earlier trial.
+    """
+    rows = list(rows)
+    if any(row.get("rank") is not None for row in rows):
+        return min((row for row in rows if row.get("rank") is not None), key=lambda row: row["rank"])
+    if objective is None:
+        objective = next((row.get("objective") for row in rows if row.get("objective")), None)
+    ranked = rank_rows([dict(row) for row in rows], direction_of(objective) if objective else "max")
+    best = next((position for position, row in enumerate(ranked) if row["rank"] == 1), None)
+    return None if best is None else rows[best]
+
+
+def _finite(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

@@ -1,0 +1,187 @@
+"""A trial's folder in a project, and every file autoarch and keras-tuner keep there.
+
+keras-tuner makes one folder per trial, ``<project>/trial_<id>``, and writes
+its ``trial.json`` (hyperparameters, status, score, metrics) there. autoarch
+adds the derived genotype, the trained network's weights, the holdout
+predictions (for ensemble selection), the search's alpha history and a
+``result.json`` (timing, size, status, failure reason, worker). `TrialFolder`
+is the one place that knows these names and formats: the tuner writes through
+it, and the final fit, the ensemble selection and the plots read through it.
+"""
+
+import json
+import os
+
+import numpy as np
+
+from autoarch.darts.genotype import Genotype
+
+__all__ = [
+    "TrialFolder",
+    "trial_folders",
+    "write_json",
+    "alphas_to_json",
+    "RESULT_FILE",
+    "GENOTYPE_FILE",
+    "WEIGHTS_FILE",
+    "ALPHAS_FILE",
+    "PREDICTIONS_FILE",
+    "STATE_FILE",
+]
+
+PREFIX = "trial_"
+"""keras-tuner's name of a trial folder: ``trial_<id>``."""
+
+RESULT_FILE = "result.json"
+"""autoarch's record of a trial: status, timing, size, genotype, failure reason, worker."""
+
+GENOTYPE_FILE = "genotype.json"
+"""The trial's genotype (searched, fixed, or continued from another trial)."""
+
+WEIGHTS_FILE = "network.weights.h5"
+"""The trial's trained network."""
+
+ALPHAS_FILE = "alphas.json"
+"""The softmaxed architecture weights after each search epoch (trials that searched)."""
+
+PREDICTIONS_FILE = "holdout_predictions.npz"
+"""The holdout's targets and the trial network's predictions."""
+
+STATE_FILE = "trial.json"
+"""keras-tuner's own record of the trial (read only)."""
+
+
+def write_json(path, value):
+    """Write ``value`` as JSON at ``path`` atomically (a reader never sees half a file)."""
+    temporary = f"{path}.tmp"
+    with open(temporary, "w") as file:
+        json.dump(value, file, indent=1)
+    os.replace(temporary, path)
+
+
+def alphas_to_json(history, primitives):
+    """Each epoch's weights of ``history`` as lists, with the operation names of their columns."""
+    return [
+        {**{key: np.asarray(value).tolist() for key, value in epoch.items()}, "primitives": list(primitives)}
+        for epoch in history
+    ]
+
+
+class TrialFolder:
+    """One trial's folder: where its files are, and how they are read and written.
+
+    Args:
+        path: the folder, ``<project>/trial_<id>`` (see `of`).
+    """
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+
+    @classmethod
+    def of(cls, project_dir, trial_id):
+        """The folder of trial ``trial_id`` (as keras-tuner names it) in ``project_dir``."""
+        return cls(os.path.join(os.fspath(project_dir), f"{PREFIX}{trial_id}"))
+
+    def __repr__(self):
+        return f"TrialFolder({self.path!r})"
+
+    @property
+    def trial_id(self):
+        """The trial id in the folder's name (``"03"`` for ``trial_03``)."""
+        name = os.path.basename(os.path.normpath(self.path))
+        return name[len(PREFIX):] if name.startswith(PREFIX) else name
+
+    def exists(self):
+        """Whether the folder is there."""
+        return os.path.isdir(self.path)
+
+    def file(self, name):
+        """The path of the file ``name`` in this folder."""
+        return os.path.join(self.path, name)
+
+    @property
+    def weights_path(self):
+        """Where the trained network's weights are (``network.weights.h5``)."""
+        return self.file(WEIGHTS_FILE)
+
+    @property
+    def alphas_path(self):
+        """Where the alpha history is (``alphas.json``)."""
+        return self.file(ALPHAS_FILE)
+
+    # ------------------------------------------------------------ autoarch's files
+
+    def read_result(self):
+        """The trial's ``result.json`` as a dict, or ``{}`` before it was written."""
+        path = self.file(RESULT_FILE)
+        if not os.path.exists(path):
+            return {}
+        with open(path) as file:
+            return json.load(file)
+
+    def write_result(self, record):
+        """Write the trial's ``result.json`` (atomically)."""
+        write_json(self.file(RESULT_FILE), record)
+
+    def read_genotype(self):
+        """The trial's `Genotype`."""
+        with open(self.file(GENOTYPE_FILE)) as file:
+            return Genotype.from_json(file.read())
+
+    def write_genotype(self, genotype):
+        """Write the trial's genotype as JSON."""
+        with open(self.file(GENOTYPE_FILE), "w") as file:
+            file.write(genotype.to_json())
+
+    def write_alphas(self, history, primitives):
+        """Write the search's alpha history (see `alphas_to_json`)."""
+        write_json(self.alphas_path, alphas_to_json(history, primitives))
+
+    def has_alphas(self):
+        """Whether the trial ran a search and wrote its alpha history."""
+        return os.path.isfile(self.alphas_path)
+
+    def read_predictions(self):
+        """``(targets, predictions)`` on the holdout, or None if the trial saved none."""
+        path = self.file(PREDICTIONS_FILE)
+        if not os.path.isfile(path):
+            return None
+        with np.load(path) as saved:
+            return saved["targets"], saved["predictions"]
+
+    def write_predictions(self, targets, predictions):
+        """Write the holdout's ``targets`` and the trial network's ``predictions``."""
+        with open(self.file(PREDICTIONS_FILE), "wb") as file:
+            np.savez(file, targets=targets, predictions=predictions)
+
+    # ------------------------------------------------------------ keras-tuner's file
+
+    def read_state(self):
+        """keras-tuner's ``trial.json`` as a dict, or ``{}`` when missing or unreadable."""
+        path = self.file(STATE_FILE)
+        if not os.path.isfile(path):
+            return {}
+        try:
+            with open(path, encoding="utf-8") as file:
+                state = json.load(file)
+        except ValueError:
+            return {}
+        return state if isinstance(state, dict) else {}
+
+    def continued_trial_id(self):
+        """The id of the trial whose network this one continued (Hyperband's ``tuner/trial_id``), or None."""
+        values = (self.read_state().get("hyperparameters") or {}).get("values") or {}
+        previous = values.get("tuner/trial_id")
+        return str(previous) if previous else None
+
+
+def trial_folders(project_dir):
+    """The trial folders of ``project_dir``, sorted by name (keras-tuner pads ids, so by id)."""
+    project_dir = os.fspath(project_dir)
+    if not os.path.isdir(project_dir):
+        return []
+    return [
+        TrialFolder(os.path.join(project_dir, name))
+        for name in sorted(os.listdir(project_dir))
+        if name.startswith(PREFIX) and os.path.isdir(os.path.join(project_dir, name))
+    ]
