@@ -8,6 +8,11 @@ propose the next trial (``Oracle.create_trial``, timed around keras-tuner's
 call). Prints a line per trial and a summary; writes JSON to
 ``benchmarks/results/long_search_<preset>_<tuner>_<N>.json``.
 
+``--oracle-only`` measures the Bayesian oracle alone over autoarch's default
+space for these digits: it proposes ``N`` trials, each given a random score
+(nothing trains), and its seconds per proposal are recorded, so the oracle's
+own cost at 100 trials is known without 100 trainings.
+
 Presets: ``tiny`` (the issue's settings: 2 search epochs, 4 training epochs,
 300 search samples) and ``defaults`` (autoarch's own defaults for the data).
 
@@ -19,6 +24,7 @@ Run from the repository root::
 
     python benchmarks/long_search.py [--trials 100] [--preset tiny] [--tuner random]
     python benchmarks/long_search.py --trials 30 --preset defaults --tuner bayesian
+    python benchmarks/long_search.py --trials 100 --oracle-only
 """
 
 import argparse
@@ -81,6 +87,35 @@ def ratio(later, earlier):
     return round(later / earlier, 3) if earlier else None
 
 
+def oracle_only(trials, seed, samples):
+    """Seconds of each ``create_trial`` of autoarch's Bayesian oracle, given random scores."""
+    import keras_tuner
+    import numpy as np
+
+    from autoarch.tuning import space as space_module
+    from autoarch.tuning.tuner import make_oracle
+
+    space = space_module.default_space(samples, (8, 8, 1))
+    oracle = make_oracle("bayesian", keras_tuner.Objective("val_accuracy", "max"), trials, seed=seed)
+    hp = keras_tuner.HyperParameters()
+    space_module.declare(hp, space)
+    rng = np.random.default_rng(seed)
+    with tempfile.TemporaryDirectory() as directory:
+        oracle._set_project_dir(directory, "oracle_only")
+        oracle.hyperparameters = hp
+        seconds = []
+        for _ in range(trials):
+            started = time.perf_counter()
+            trial = oracle.create_trial("tuner0")
+            seconds.append(time.perf_counter() - started)
+            if trial.status != "RUNNING":
+                break
+            oracle.update_trial(trial.trial_id, {"val_accuracy": float(rng.uniform(0.8, 1.0))})
+            trial.status = "COMPLETED"
+            oracle.end_trial(trial)
+    return seconds
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--trials", type=int, default=100)
@@ -88,7 +123,22 @@ def main():
     parser.add_argument("--tuner", default="random")
     parser.add_argument("--samples", type=int, default=600)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--oracle-only", action="store_true")
     args = parser.parse_args()
+    if args.oracle_only:
+        seconds = oracle_only(args.trials, args.seed, args.samples)
+        figures = {
+            "benchmark": "long_search_oracle_only",
+            "tuner": "bayesian",
+            "trials": len(seconds),
+            "median_seconds_first_10": round(statistics.median(seconds[:10]), 4),
+            "median_seconds_last_10": round(statistics.median(seconds[-10:]), 4),
+            "max_seconds": round(max(seconds), 4),
+            "seconds": [round(s, 4) for s in seconds],
+            "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        }
+        write_results(figures, f"long_search_oracle_bayesian_{args.trials}.json")
+        return
 
     import keras_tuner
     import numpy as np
@@ -164,12 +214,16 @@ def main():
         f"of the last ten {figures['median_seconds_last_10']}; oracle seconds per trial, first ten "
         f"{figures['median_oracle_seconds_first_10']}, last ten {figures['median_oracle_seconds_last_10']}"
     )
+    write_results(figures, f"long_search_{args.preset}_{args.tuner}_{args.trials}.json")
+
+
+def write_results(figures, name):
+    """Write ``figures`` to ``benchmarks/results/<name>`` and print them, less the per-trial lists."""
     results = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
     os.makedirs(results, exist_ok=True)
-    name = f"long_search_{args.preset}_{args.tuner}_{args.trials}.json"
     with open(os.path.join(results, name), "w") as file:
         json.dump(figures, file, indent=1)
-    print(json.dumps({k: v for k, v in figures.items() if k != "trials"}))
+    print(json.dumps({k: v for k, v in figures.items() if k not in ("trials", "seconds") or isinstance(v, int)}))
 
 
 if __name__ == "__main__":
