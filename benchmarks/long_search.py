@@ -14,7 +14,9 @@ space for these digits: it proposes ``N`` trials, each given a random score
 own cost at 100 trials is known without 100 trainings.
 
 Presets: ``tiny`` (the issue's settings: 2 search epochs, 4 training epochs,
-300 search samples) and ``defaults`` (autoarch's own defaults for the data).
+300 search samples), ``test`` (the end-to-end tests' smallest networks, a few
+seconds of computing per trial and the rest tracing) and ``defaults``
+(autoarch's own defaults for the data).
 
 Targets (issue 18): resident memory after trial 100 at most 1.2x that after
 trial 3; the median of the last ten trials' seconds within 1.2x of trials
@@ -41,6 +43,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 PRESETS = {
     "tiny": {"search_epochs": 2, "train_epochs": 4, "search_samples": 300},
+    # The end-to-end tests' settings (tests/integration/conftest.py): a trial is mostly tracing.
+    "test": {
+        "init_channels": 4, "cells": 3, "nodes": 2, "search_epochs": 1, "search_samples": 200,
+        "partial_channels": 1, "network_channels": 4, "network_cells": 3, "train_epochs": 2,
+        "batch_size": 32, "random_crop": False,
+    },
     "defaults": {},
 }
 

@@ -25,7 +25,7 @@ from keras_tuner.src.engine.base_tuner import BaseTuner
 from keras_tuner.src.engine.trial import TrialStatus
 
 from autoarch.darts import Genotype
-from autoarch.runtime import released_graphs
+from autoarch.runtime import clear_kernel_cache, released_graphs
 from autoarch.tuning import distributed
 from autoarch.tuning import space as space_module
 from autoarch.tuning.evolution import RegularizedEvolutionOracle
@@ -216,6 +216,7 @@ class DartsTuner(BaseTuner):
         self._heartbeat = None
         self._waiting = False
         self._kept_networks = []  # (rank, trial_id, trained network) of this process's best trials, best first
+        self._trials_run = 0  # by this process
         super().__init__(
             oracle,
             hypermodel=_SpaceModel(space),
@@ -283,8 +284,14 @@ class DartsTuner(BaseTuner):
         """Search, derive, train and score one trial; returns its holdout metrics.
 
         What the trial traced is released when it ends (`autoarch.runtime.released_graphs`):
-        only the networks kept for the final fit outlive it.
+        only the networks kept for the final fit outlive it. Before every trial
+        but this process's first, TensorFlow's kernel cache is cleared
+        (`autoarch.runtime.clear_kernel_cache`), so memory stays flat over
+        any number of trials.
         """
+        if self._trials_run:
+            clear_kernel_cache()
+        self._trials_run += 1
         with released_graphs():
             return self._run_trial(trial)
 
