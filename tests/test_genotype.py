@@ -1,4 +1,4 @@
-"""Tests for autoarch.darts.genotype: the Genotype value and derive_genotype."""
+"""Tests for autoarch.darts.genotype: the Genotype value, derive_genotype and random_genotype."""
 
 import ast
 import json
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from autoarch.darts.genotype import DARTS_V2, Genotype, derive_genotype
+from autoarch.darts.genotype import DARTS_V2, Genotype, derive_genotype, random_genotype
 from autoarch.darts.primitives import PRIMITIVES
 
 NODES = 4
@@ -416,6 +416,88 @@ def test_plot_other_node_counts(tmp_path):
         g = Genotype(pairs, tuple(range(2, nodes + 2)), pairs, [nodes + 1])
         figure = g.plot()
         assert len(figure.axes[0].patches) > 0
+
+
+# --------------------------------------------------------------------------- random genotypes
+
+CPU_OPERATIONS = ("none", "max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "dil_conv_3x3")
+
+
+@pytest.mark.parametrize("nodes", [1, 3, 4])
+@pytest.mark.parametrize("seed", range(5))
+def test_random_genotype_is_a_valid_derivable_cell(nodes, seed):
+    g = random_genotype(CPU_OPERATIONS, nodes=nodes, seed=seed)
+    assert g.nodes == nodes
+    concat = tuple(range(2, nodes + 2))
+    assert g.normal_concat == concat and g.reduce_concat == concat  # as derive_genotype gives
+    for cell in (g.normal, g.reduce):
+        assert len(cell) == 2 * nodes
+        for node in range(nodes):
+            (op_a, in_a), (op_b, in_b) = cell[2 * node : 2 * node + 2]
+            assert in_a != in_b  # two distinct inputs, as the derivation keeps two edges
+            assert 0 <= in_a < node + 2 and 0 <= in_b < node + 2
+            for op in (op_a, op_b):
+                assert op in CPU_OPERATIONS and op != "none"
+
+
+def test_random_genotype_draws_only_the_given_operations():
+    drawn = set()
+    for seed in range(30):
+        g = random_genotype(("none", "skip_connect", "max_pool_3x3"), nodes=4, seed=seed)
+        drawn |= {op for op, _ in g.normal + g.reduce}
+    assert drawn == {"skip_connect", "max_pool_3x3"}
+    g = random_genotype(("sep_conv_3x3",), nodes=2, seed=0)
+    assert {op for op, _ in g.normal + g.reduce} == {"sep_conv_3x3"}
+
+
+def test_random_genotype_covers_the_space_roughly_uniformly():
+    # Node 1 (from 0) picks 2 of 3 inputs: each input is used by 2/3 of the draws.
+    counts = np.zeros(3)
+    draws = 600
+    for seed in range(draws):
+        g = random_genotype(CPU_OPERATIONS, nodes=2, seed=seed)
+        for _, index in g.normal[2:4]:
+            counts[index] += 1
+    assert np.all(np.abs(counts / draws - 2 / 3) < 0.08)
+
+
+def test_random_genotype_is_deterministic_for_a_seed():
+    assert random_genotype(CPU_OPERATIONS, 3, seed=7) == random_genotype(CPU_OPERATIONS, 3, seed=7)
+    genotypes = {random_genotype(CPU_OPERATIONS, 3, seed=seed) for seed in range(10)}
+    assert len(genotypes) == 10  # different seeds give different cells
+
+
+def test_random_genotype_round_trips_through_json():
+    g = random_genotype(PRIMITIVES, nodes=4, seed=3)
+    assert Genotype.from_json(g.to_json()) == g
+    assert Genotype.from_dict(json.loads(json.dumps(g.to_dict()))) == g
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"primitives": ("none",)}, "other than 'none'"),
+        ({"primitives": ("conv_7x7",)}, "unknown operation"),
+        ({"nodes": 0}, "positive integer"),
+        ({"nodes": 2.0}, "positive integer"),
+    ],
+)
+def test_random_genotype_validation(kwargs, message):
+    arguments = {"primitives": CPU_OPERATIONS, "nodes": 3, "seed": 0, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        random_genotype(**arguments)
+
+
+def test_random_genotype_builds_a_network():
+    from autoarch.darts import build_network
+    from autoarch.darts import random_genotype as exported
+
+    assert exported is random_genotype
+    g = random_genotype(CPU_OPERATIONS, nodes=3, seed=1)
+    model = build_network(g, (8, 8, 1), 10, init_channels=4, layers=3, seed=0)
+    predictions = np.asarray(model(np.zeros((2, 8, 8, 1), np.float32)))
+    assert predictions.shape == (2, 10)
+    np.testing.assert_allclose(predictions.sum(axis=1), 1.0, rtol=1e-5)
 
 
 def test_module_does_not_import_tensorflow_or_keras():

@@ -2,7 +2,7 @@
 
 from autoarch.darts.cells import Cell, DropPath, MixedOp, SearchCell, num_edges
 from autoarch.darts.collapse import CollapseGuard
-from autoarch.darts.genotype import DARTS_V2, Genotype, derive_genotype
+from autoarch.darts.genotype import DARTS_V2, Genotype, derive_genotype, random_genotype
 from autoarch.darts.network import (
     AUXILIARY_WEIGHT,
     AuxiliaryHead,
@@ -30,6 +30,7 @@ __all__ = [
     "derive_genotype",
     "make_operation",
     "num_edges",
+    "random_genotype",
     "set_drop_path_rate",
     "validate_primitives",
 ]

@@ -23,7 +23,7 @@ from autoarch.figures import figure_or_png
 
 from .primitives import PRIMITIVES, validate_primitives
 
-__all__ = ["DARTS_V2", "Genotype", "derive_genotype"]
+__all__ = ["DARTS_V2", "Genotype", "derive_genotype", "random_genotype"]
 
 _CELLS = ("normal", "reduce")
 _FIELDS = ("normal", "normal_concat", "reduce", "reduce_concat")
@@ -547,6 +547,53 @@ def derive_genotype(
         reduce=tuple((primitives[op], index) for _, index, op in reduce),
         reduce_concat=concat,
     )
+
+
+def random_genotype(primitives, nodes=4, seed=None):
+    """Draw a genotype uniformly at random from the space `derive_genotype` derives from.
+
+    The random-cell baseline of NAS (Li & Talwalkar, 2019; Lindauer & Hutter,
+    2020): every genotype a search over ``primitives`` with ``nodes``
+    intermediate nodes could derive is equally likely. For each cell (normal,
+    then reduce) and each intermediate node ``i`` (from 0), two distinct
+    inputs are drawn among the indices 0..i+1 (the two cell inputs and the
+    earlier nodes), in random order, and each gets an operation drawn
+    uniformly from ``primitives`` other than ``'none'``. As in a derived
+    genotype, every intermediate node is concatenated into the cell output.
+
+    Args:
+        primitives: The candidate operation names (see `validate_primitives`);
+            ``'none'`` among them is never drawn.
+        nodes: The number of intermediate nodes per cell (a positive integer).
+        seed: Seeds ``numpy.random.default_rng``: the same seed gives the same
+            genotype. None draws fresh entropy.
+
+    Returns:
+        Genotype: The random architecture.
+
+    Raises:
+        ValueError: if ``primitives`` is invalid or ``nodes`` is not a
+            positive integer.
+
+    Example:
+        >>> g = random_genotype(("none", "skip_connect", "sep_conv_3x3"), nodes=2, seed=0)
+        >>> g.nodes, g == random_genotype(("none", "skip_connect", "sep_conv_3x3"), nodes=2, seed=0)
+        (2, True)
+    """
+    primitives = validate_primitives(primitives)
+    if not _is_int(nodes) or nodes < 1:
+        raise ValueError(f"nodes must be a positive integer, got {nodes!r}")
+    operations = [name for name in primitives if name != "none"]
+    rng = np.random.default_rng(seed)
+    cells = []
+    for _ in _CELLS:
+        pairs = []
+        for node in range(nodes):
+            inputs = rng.choice(node + 2, size=2, replace=False)
+            pairs += [(operations[int(rng.integers(len(operations)))], int(index)) for index in inputs]
+        cells.append(tuple(pairs))
+    concat = tuple(range(2, nodes + 2))
+    return Genotype(normal=cells[0], normal_concat=concat, reduce=cells[1], reduce_concat=concat)
 
 
 DARTS_V2 = Genotype(
