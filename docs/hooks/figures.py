@@ -17,7 +17,7 @@ Registered under ``hooks:`` in ``mkdocs.yml``. At every build:
   - ``figures/trial_scores.png``: the trials of one fit (``docs/data/results.json``,
     an estimator's ``results_``), drawn by ``autoarch.plots.plot_trial_scores``;
   - ``figures/long_search.png``: resident memory and seconds after each trial of
-    a 100-trial search (``benchmarks/results/long_search_tiny_random_100.json``).
+    a 100-trial search (``benchmarks/results/long_search_test_random_100.json``).
 
 - ``on_page_markdown`` replaces the marker ``<!-- autoarch:settings-table -->``
   with the table of the outer search space's defaults, computed by
@@ -167,7 +167,7 @@ def _draw_long_search(path_of_results):
 
 def _figures(config):
     """``(file name, draw(path), data files it needs)`` of every picture."""
-    long_search = os.path.join(_root(config), "benchmarks", "results", "long_search_tiny_random_100.json")
+    long_search = os.path.join(_root(config), "benchmarks", "results", "long_search_test_random_100.json")
     return [
         ("darts_v2.png", _draw_genotype(_darts_v2, "DARTS-V2 (the DARTS paper's CIFAR-10 cells)"), []),
         (

@@ -21,9 +21,10 @@ pytestmark = pytest.mark.slow
 
 TRIALS = 5
 MAX_GROWTH_MB_PER_TRIAL = 40
-"""Resident memory a tiny trial may add for good, measured from trial 2 on. Before
-the fix a trial at these settings added 110-130 MB; after it, 0-20 MB (TensorFlow
-and oneDNN caches that fill once)."""
+"""Resident memory a tiny trial may add for good, measured from trial 2 on. Without
+`released_graphs` a trial at these settings added 145-225 MB (and three traced
+graphs); with it, see the closing figures in ``benchmarks/long_search.py``'s
+results."""
 
 
 def _resident_mb():
