@@ -182,7 +182,7 @@ def released_graphs():
     TensorFlow optimizers pass every traced training step through it (they
     all-reduce the gradients, even on one device), so each model trained with
     ``fit`` pins its whole training graph: about 0.4 GB per trial of a tiny
-    search, until a 100-trial search ran out of memory
+    search, so a 100-trial search would need tens of GB
     (``benchmarks/long_search.py``).
 
     On exit this removes the registry entries made inside the block, then
