@@ -224,6 +224,16 @@ class SearchNetwork(keras.Model):
             edge_reduce = _node_softmax(self.betas_reduce, self.nodes)
         else:
             edge_normal = edge_reduce = None
+        return self.logits_with(x, normal, reduce, edge_normal, edge_reduce)
+
+    def logits_with(self, x, normal, reduce, edge_normal=None, edge_reduce=None):
+        """The logits of ``x`` with the given operation weights instead of the alphas' softmax.
+
+        ``normal`` and ``reduce`` have the alphas' shape and are used as they
+        are (a row of zeros removes an edge); ``edge_normal`` and
+        ``edge_reduce`` are PC-DARTS edge weights (None without partial
+        channels). `autoarch.darts.selection` perturbs the weights this way.
+        """
         s0 = s1 = self.stem(x)
         for cell in self.cells:
             if cell.reduction:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import keras_tuner
 
 from autoarch.darts import PRIMITIVES, validate_primitives
+from autoarch.darts.selection import SELECTIONS
 
 __all__ = [
     "Spec",
@@ -101,6 +102,7 @@ SETTINGS = {
     "partial_channels": "PC-DARTS's K: 1 in K channels goes through the operations",
     "search_image_size": "largest image side during the search (larger images are shrunk to it)",
     "search_samples": "most images in each search half",
+    "selection": "how the cell is read from the trained supernet: largest weight or perturbation",
     "network_channels": "channels of the trained network's first cells",
     "network_cells": "cells of the trained network",
     "stem_stride": "stride of the trained network's stem (2 halves the resolution)",
@@ -149,6 +151,7 @@ def default_space(num_samples, image_shape, gpu=False, allow_flips=False):
             "partial_channels": Spec("choice", 1, (1, 2, 4)),
             "search_image_size": Spec("fixed", search_side),
             "search_samples": Spec("fixed", 10_000),
+            "selection": Spec("fixed", "alpha"),
             "network_channels": Spec("choice", 24, (16, 24, 36)),
             "network_cells": Spec("choice", 8, (5, 8, 11)),
             "stem_stride": Spec("fixed", 2 if side >= 64 else 1),
@@ -173,6 +176,7 @@ def default_space(num_samples, image_shape, gpu=False, allow_flips=False):
         "partial_channels": Spec("choice", 1, (1, 2, 4)),
         "search_image_size": Spec("fixed", search_side),
         "search_samples": Spec("fixed", 1_500),
+        "selection": Spec("fixed", "alpha"),
         "network_channels": Spec("choice", width, tuple(sorted({8, 12, 16, width}))),
         "network_cells": Spec("choice", 4 if big_images else 3, (3, 4, 5)),
         "stem_stride": Spec("fixed", stem_stride),
@@ -205,6 +209,8 @@ def _check_value(name, value):
         valid, expected = isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0, "a number > 0"
     elif name in _BOOLEANS:
         valid, expected = isinstance(value, bool), "True or False"
+    elif name == "selection":
+        valid, expected = value in SELECTIONS, f"one of {', '.join(map(repr, SELECTIONS))}"
     elif name == "stem_stride":
         valid, expected = value in (1, 2) and not isinstance(value, bool), "1 or 2"
     else:  # drop_path

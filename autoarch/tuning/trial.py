@@ -26,6 +26,7 @@ from autoarch.darts import (
     SearchNetwork,
     build_network,
 )
+from autoarch.darts.selection import perturbation_genotype
 from autoarch.pipeline import Augmentation, batches, paired_batches
 
 __all__ = [
@@ -253,7 +254,24 @@ def run_search(task, settings, verbose=0):
     except (tf.errors.ResourceExhaustedError, MemoryError) as error:
         raise FailedTrialError(f"out of memory during the search: {error}") from error
     _check_finite(history, "search")
+    if settings.get("selection", "alpha") == "perturbation":
+        images, targets = _selection_samples(task, halves[1], size)
+        genotype, _ = perturbation_genotype(network, images, targets, max_skip_connections=MAX_SKIP_CONNECTIONS)
+        return genotype, network.alpha_history
     return network.genotype(max_skip_connections=MAX_SKIP_CONNECTIONS), network.alpha_history
+
+
+SELECTION_SAMPLES = 256
+"""Validation images the perturbation selection measures every removal on."""
+
+
+def _selection_samples(task, indices, size):
+    """`SELECTION_SAMPLES` images evenly spread over ``indices``, normalised at the search size."""
+    chosen = indices[np.linspace(0, len(indices) - 1, min(SELECTION_SAMPLES, len(indices))).astype(int)]
+    data = batches(task.data.dataset(chosen, task.targets), batch_size=len(chosen), image_size=size,
+                   **task.normalization())
+    images, targets = next(iter(data))
+    return np.asarray(images), np.asarray(targets)
 
 
 def make_network(task, genotype, settings, distributed=True):
