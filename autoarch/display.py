@@ -20,6 +20,7 @@ __all__ = [
     "html_table",
     "estimator_html",
     "text_number",
+    "confidence_text",
     "trial_table_text",
 ]
 
@@ -124,7 +125,7 @@ def estimator_html(estimator):
     if getattr(estimator, "project_dir_", None):
         summary.append(("project", estimator.project_dir_))
 
-    header = ("trial", "status", objective_name, "parameters", "seconds", "genotype", "reason")
+    header = ("trial", "status", objective_name, "parameters", "seconds", "search confidence", "genotype", "reason")
     rows = [
         (
             row.get("trial_id"),
@@ -132,6 +133,7 @@ def estimator_html(estimator):
             format_number(row.get("score")),
             format_number(row.get("parameters")),
             None if row.get("seconds") is None else f"{float(row['seconds']):.1f}",
+            confidence_text(row.get("search_confidence")),
             short_genotype_json(row.get("genotype")),
             row.get("reason"),
         )
@@ -148,6 +150,17 @@ def estimator_html(estimator):
         + ("<p><b>Best genotype</b></p>" + best._repr_html_() if isinstance(best, Genotype) else "")
         + "</div>"
     )
+
+
+def confidence_text(confidence):
+    """A trial's search confidence for a table: its alpha entropy against a uniform edge's, or None.
+
+    For example ``"entropy 1.79 of 1.79: near uniform"`` (see `autoarch.darts.confidence`).
+    """
+    if not confidence:
+        return None
+    verdict = "decided" if confidence["confident"] else "near uniform"
+    return f"entropy {confidence['entropy']:.2f} of {confidence['entropy_max']:.2f}: {verdict}"
 
 
 def plain(value):

@@ -1,5 +1,7 @@
 """Perturbation-based selection: it reads what the trained supernet relies on, deterministically."""
 
+import logging
+
 import numpy as np
 import pytest
 
@@ -61,19 +63,26 @@ def test_edges_and_operations_follow_the_largest_rise():
     assert selected == [[0, 0, 2], [1, 1, 1], [3, 1, 1], [4, 2, 2]]
 
 
-def test_an_estimator_searches_with_perturbation_selection(digits, tmp_path):
+def test_an_estimator_searches_with_perturbation_selection_and_reports_its_confidence(digits, tmp_path, caplog):
     x, y = digits
     clf = autoarch.ImageClassifier(
         max_trials=1,
         seed=0,
+        verbose=1,
         directory=str(tmp_path),
         search_space={
             "selection": "perturbation", "search_epochs": 1, "train_epochs": 1, "search_samples": 200,
             "init_channels": 4, "network_channels": 4, "cells": 3, "network_cells": 3,
         },
     )
-    clf.fit(x[:400], y[:400])
+    with caplog.at_level(logging.INFO, logger="autoarch"):
+        clf.fit(x[:400], y[:400])
     assert clf.results_[0]["hyperparameters"]["selection"] == "perturbation"
     assert clf.best_genotype_.nodes == 3
+    # One search epoch leaves the alphas uniform: the results, the log and the notebook say so.
+    confidence = clf.results_[0]["search_confidence"]
+    assert confidence["confident"] is False and confidence["entropy"] > 0.99 * confidence["entropy_max"]
+    assert "the search ended without confidence" in caplog.text
+    assert "near uniform" in clf._repr_html_()
     with pytest.raises(ValueError, match="selection"):
         autoarch.ImageClassifier(search_space={"selection": "magnitude"}).fit(x[:100], y[:100])

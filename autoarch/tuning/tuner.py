@@ -25,6 +25,7 @@ from keras_tuner.src.engine.base_tuner import BaseTuner
 from keras_tuner.src.engine.trial import TrialStatus
 
 from autoarch.darts import Genotype
+from autoarch.darts.confidence import search_confidence
 from autoarch.runtime import clear_kernel_cache, released_graphs
 from autoarch.tuning import distributed
 from autoarch.tuning import space as space_module
@@ -313,6 +314,8 @@ class DartsTuner(BaseTuner):
             else:
                 genotype, alphas = run_search(task, settings, verbose=stage_verbose)
                 folder.write_alphas(alphas, task.primitives)
+                if alphas:
+                    record["search_confidence"] = search_confidence(alphas[-1])
             folder.write_genotype(genotype)
             record["genotype"] = genotype.to_json()
             network = make_network(task, genotype, settings)
@@ -391,12 +394,19 @@ class DartsTuner(BaseTuner):
             score = f"{name}={value:.4f}"
         else:
             score = f"failed: {result.get('reason', message)}"
+        confidence = result.get("search_confidence")
+        if confidence and not confidence["confident"]:
+            score += (
+                f" (the search ended without confidence: mean alpha entropy {confidence['entropy']:.3f}"
+                f" of a uniform {confidence['entropy_max']:.3f}, so the cell is close to a random pick)"
+            )
         log.info("trial %s %s %s %.1fs", where, genotype, score, result.get("seconds", 0.0))
 
 
 def read_results(oracle, project_dir):
     """One row per trial: id, hyperparameters, genotype, score, parameters, seconds,
-    status, failure reason, the worker that ran it and its rank, in start order.
+    search confidence, status, failure reason, the worker that ran it and its
+    rank, in start order.
 
     A trial still marked running that no tuner runs (its process was killed, or
     the time limit ended the search before its retry) is ``"INTERRUPTED"``, and
@@ -429,6 +439,7 @@ def read_results(oracle, project_dir):
                 "score": None if trial.score is None else float(trial.score),
                 "parameters": result.get("parameters"),
                 "seconds": result.get("seconds"),
+                "search_confidence": result.get("search_confidence"),
                 "status": status,
                 "reason": reason if status != TrialStatus.COMPLETED else None,
                 "worker": result.get("worker"),
