@@ -8,6 +8,13 @@ propose the next trial (``Oracle.create_trial``, timed around keras-tuner's
 call). Prints a line per trial and a summary; writes JSON to
 ``benchmarks/results/long_search_<preset>_<tuner>_<N>.json``.
 
+``--devices N`` gives the estimator ``devices=N`` (on a CPU machine, N
+logical CPU devices: every trial runs under a ``MirroredStrategy``).
+``--distributed`` starts a chief and one worker of a keras-tuner distributed
+search on this machine (``KERASTUNER_*`` variables, a free local port, one
+shared project folder); the worker runs the trials and each process writes its
+own results (``..._chief.json``, ``..._worker.json``).
+
 ``--oracle-only`` measures the Bayesian oracle alone over autoarch's default
 space for these digits: it proposes ``N`` trials, each given a random score
 (nothing trains), and its seconds per proposal are recorded, so the oracle's
@@ -27,6 +34,8 @@ Run from the repository root::
     python benchmarks/long_search.py [--trials 100] [--preset tiny] [--tuner random]
     python benchmarks/long_search.py --trials 30 --preset defaults --tuner bayesian
     python benchmarks/long_search.py --trials 100 --oracle-only
+    python benchmarks/long_search.py --trials 20 --preset test --devices 2
+    python benchmarks/long_search.py --trials 20 --preset test --distributed
 """
 
 import argparse
@@ -132,7 +141,14 @@ def main():
     parser.add_argument("--samples", type=int, default=600)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--oracle-only", action="store_true")
+    parser.add_argument("--devices", type=int, default=None, help="the estimator's devices=")
+    parser.add_argument("--distributed", action="store_true", help="a chief and one worker on this machine")
+    parser.add_argument("--role", choices=("chief", "worker"), help=argparse.SUPPRESS)
+    parser.add_argument("--directory", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.distributed:
+        launch_distributed(args)
+        return
     if args.oracle_only:
         seconds = oracle_only(args.trials, args.seed, args.samples)
         figures = {
@@ -162,13 +178,14 @@ def main():
     ends = TrialEnds(started)
     logging.getLogger("autoarch").addHandler(ends)
     before = resident_mb()
-    with tempfile.TemporaryDirectory() as directory:
+    with tempfile.TemporaryDirectory() as scratch:
         clf = autoarch.ImageClassifier(
             max_trials=args.trials,
             tuner=args.tuner,
             seed=args.seed,
             search_space=PRESETS[args.preset] or None,
-            directory=directory,
+            directory=args.directory or scratch,
+            devices=args.devices,
             verbose=1,
         )
         clf.fit(x, y)
@@ -193,6 +210,8 @@ def main():
         "preset": args.preset,
         "search_space": PRESETS[args.preset],
         "tuner": args.tuner,
+        "devices": args.devices,
+        "role": args.role,
         "samples": args.samples,
         "seed": args.seed,
         "max_trials": args.trials,
@@ -222,7 +241,33 @@ def main():
         f"of the last ten {figures['median_seconds_last_10']}; oracle seconds per trial, first ten "
         f"{figures['median_oracle_seconds_first_10']}, last ten {figures['median_oracle_seconds_last_10']}"
     )
-    write_results(figures, f"long_search_{args.preset}_{args.tuner}_{args.trials}.json")
+    suffix = (f"_devices{args.devices}" if args.devices else "") + (f"_{args.role}" if args.role else "")
+    write_results(figures, f"long_search_{args.preset}_{args.tuner}_{args.trials}{suffix}.json")
+
+
+def launch_distributed(args):
+    """Run this benchmark as a chief and one worker process sharing one project folder."""
+    import socket
+    import subprocess
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with tempfile.TemporaryDirectory() as directory:
+        command = [
+            sys.executable, os.path.abspath(__file__), "--trials", str(args.trials), "--preset", args.preset,
+            "--tuner", args.tuner, "--samples", str(args.samples), "--seed", str(args.seed),
+            "--directory", directory,
+        ] + (["--devices", str(args.devices)] if args.devices else [])
+        environment = {**os.environ, "KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": str(port)}
+        chief = subprocess.Popen(command + ["--role", "chief"], env={**environment, "KERASTUNER_TUNER_ID": "chief"})
+        time.sleep(5)  # the chief serves the oracle before the worker asks it for trials
+        worker = subprocess.Popen(
+            command + ["--role", "worker"], env={**environment, "KERASTUNER_TUNER_ID": "worker0"}
+        )
+        codes = {"worker": worker.wait(), "chief": chief.wait()}
+    if any(codes.values()):
+        raise SystemExit(f"a process failed: exit codes {codes}")
 
 
 def write_results(figures, name):
