@@ -2,6 +2,7 @@
 
 import logging
 
+import keras
 import numpy as np
 import pytest
 
@@ -17,6 +18,7 @@ PRIMITIVES = ("none", "avg_pool_3x3", "skip_connect", "sep_conv_3x3")
 def relying_supernet(digits):
     """A supernet trained with its alphas frozen so that every edge is nearly all sep_conv_3x3."""
     x, y = digits
+    keras.utils.set_random_seed(0)
     network = SearchNetwork((8, 8, 1), 10, init_channels=4, layers=3, nodes=2, primitives=PRIMITIVES, seed=0)
     favoured = np.zeros(network.alphas_normal.shape, np.float32)
     favoured[:, PRIMITIVES.index("sep_conv_3x3")] = 5.0  # softmax weight 0.98 on every edge
@@ -36,7 +38,10 @@ def test_the_rule_picks_the_operation_the_supernet_relies_on(relying_supernet):
     for operations in (scores.normal, scores.reduce):
         assert np.isnan(operations[:, 0]).all()  # none is never removed
         assert (operations[:, sep] > operations[:, pool]).all()
-        assert (operations[:, sep] > 0.05).all()  # without its main operation an edge hurts
+        # Without its main operation every edge hurts (rises of 0.05-0.5 measured over
+        # four weight initialisations), without an operation of weight 0.007 none does.
+        assert (operations[:, sep] > 0.02).all()
+        assert (np.abs(operations[:, pool]) < 0.01).all()
     assert {name for name, _ in genotype.normal + genotype.reduce} == {"sep_conv_3x3"}
 
 
