@@ -4,7 +4,7 @@ import numpy as np
 import tensorflow as tf
 from sklearn.model_selection import train_test_split
 
-__all__ = ["paired_search_dataset", "search_splits", "MIN_SAMPLES_PER_CLASS"]
+__all__ = ["paired_search_dataset", "search_splits", "fit_splits", "MIN_SAMPLES_PER_CLASS"]
 
 MIN_SAMPLES_PER_CLASS = 3
 """A class needs one sample in each of search-train, search-val and holdout."""
@@ -70,6 +70,26 @@ def search_splits(labels, holdout_fraction=0.2, seed=None, stratify=True):
     groups = len(np.unique(labels[rest])) if stratify else 1
     search_train, search_val = split(rest, max(len(rest) // 2, groups))
     return np.sort(search_train), np.sort(search_val), np.sort(holdout)
+
+
+def fit_splits(labels, targets, regression, holdout_fraction, seed=None):
+    """`search_splits` of ``fit``'s data: stratified for a classifier, plain for a regressor.
+
+    A classifier's splits are stratified on the user's own labels when they are
+    1-D, so an error names the user's classes; one-hot labels stratify on
+    their encoded ``targets``.
+
+    Args:
+        labels: the labels as given to ``fit``.
+        targets: their encoded form (class indices, or standardised targets).
+        regression: the targets are a regressor's (no stratification).
+        holdout_fraction: share held out to score trials (0 with separate validation data).
+        seed: seeds the shuffles.
+    """
+    if regression:
+        return search_splits(np.zeros(len(targets)), holdout_fraction=holdout_fraction, seed=seed, stratify=False)
+    strata = labels if labels.ndim == 1 else targets
+    return search_splits(strata, holdout_fraction=holdout_fraction, seed=seed, stratify=True)
 
 
 def paired_search_dataset(x_train, y_train, x_val, y_val, batch_size=64, seed=None, shuffle=True):

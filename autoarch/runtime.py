@@ -6,7 +6,14 @@ import gc
 import logging
 import os
 
-__all__ = ["configure_cpu_threads", "resolve_devices", "device_strategy", "released_graphs", "clear_kernel_cache"]
+__all__ = [
+    "configure_cpu_threads",
+    "gpu_present",
+    "resolve_devices",
+    "device_strategy",
+    "released_graphs",
+    "clear_kernel_cache",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +59,13 @@ def _logical_count(kind):
         len(tf.config.get_logical_device_configuration(device) or [None])
         for device in tf.config.list_physical_devices(kind)
     )
+
+
+def gpu_present():
+    """Whether TensorFlow sees a GPU (the default search space and operations depend on it)."""
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
 
 
 def _visible_devices():
