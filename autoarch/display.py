@@ -17,6 +17,7 @@ import sys
 import numpy as np
 
 from autoarch.darts import Genotype
+from autoarch.parameters import is_integer
 from autoarch.tuning.ranking import best_row
 
 __all__ = [
@@ -108,7 +109,7 @@ def html_table(header, rows, bold_row=None):
 
 def format_number(value):
     """Integers with thousands separators, floats to 4 significant digits, anything else as is."""
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+    if is_integer(value):
         return f"{int(value):,}"
     if isinstance(value, (float, np.floating)):
         return f"{float(value):.4g}"

@@ -6,6 +6,8 @@ import gc
 import logging
 import os
 
+from autoarch.parameters import is_integer
+
 __all__ = [
     "configure_cpu_threads",
     "gpu_present",
@@ -92,13 +94,12 @@ def resolve_devices(devices):
             not there (the message says how many there are). TensorFlow is not
             started, so logical devices can still be configured afterwards.
     """
-    import numpy as np
     import tensorflow as tf
 
     if devices is None:
         return None
     kind, available = _visible_devices()
-    if isinstance(devices, (int, np.integer)) and not isinstance(devices, bool):
+    if is_integer(devices):
         count = int(devices)
         if count < 1:
             raise ValueError(f"devices must be >= 1, got {devices!r}")
