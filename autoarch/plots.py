@@ -30,7 +30,7 @@ import pathlib
 
 import numpy as np
 
-from autoarch.darts.primitives import PRIMITIVES, validate_primitives
+from autoarch.darts.primitives import PRIMITIVES, num_edges, validate_primitives
 from autoarch.figures import figure_or_png
 from autoarch.parameters import is_integer
 from autoarch.tuning.ranking import best_row, rank_key
@@ -252,9 +252,9 @@ def _holdout_loss(state):
 
 
 def _nodes_from_edges(edges):
-    """The node count n with n (n + 3) / 2 == edges, or None."""
-    nodes = int(round((-3 + math.sqrt(9 + 8 * edges)) / 2))
-    return nodes if nodes >= 1 and nodes * (nodes + 3) // 2 == edges else None
+    """The node count n with `num_edges(n) == edges`, or None."""
+    nodes = int(round((-3 + math.sqrt(9 + 8 * edges)) / 2))  # num_edges(n) is n (n + 3) / 2
+    return nodes if nodes >= 1 and num_edges(nodes) == edges else None
 
 
 def _edge_names(nodes):
