@@ -4,6 +4,8 @@ import numpy as np
 import tensorflow as tf
 from sklearn.model_selection import train_test_split
 
+from autoarch.pipeline import paired_batches
+
 __all__ = ["paired_search_dataset", "search_splits", "fit_splits", "MIN_SAMPLES_PER_CLASS"]
 
 MIN_SAMPLES_PER_CLASS = 3
@@ -95,6 +97,7 @@ def fit_splits(labels, targets, regression, holdout_fraction, seed=None):
 def paired_search_dataset(x_train, y_train, x_val, y_val, batch_size=64, seed=None, shuffle=True):
     """Pair batches of the two search halves: ``((x_train, y_train), (x_val, y_val))``.
 
+    `autoarch.pipeline.paired_batches` on arrays that are already normalised.
     The training half sets the epoch length; the validation half repeats, so its
     iterator persists across steps and epochs. Incomplete batches are dropped so
     every batch has the same static shape and the step is traced once; both halves
@@ -122,17 +125,15 @@ def paired_search_dataset(x_train, y_train, x_val, y_val, batch_size=64, seed=No
                 f"the {name} half has {len(x)} samples, fewer than batch_size={batch_size}"
             )
 
-    def batches(x, y, offset):
-        data = tf.data.Dataset.from_tensor_slices(
-            (np.asarray(x, np.float32), np.asarray(y, np.int32))
-        )
-        if shuffle:
-            data = data.shuffle(
-                len(x),
-                seed=None if seed is None else seed + offset,
-                reshuffle_each_iteration=True,
-            )
-        return data.batch(batch_size, drop_remainder=True)
+    def elements(x, y):
+        return tf.data.Dataset.from_tensor_slices((np.asarray(x, np.float32), np.asarray(y, np.int32)))
 
-    paired = tf.data.Dataset.zip((batches(x_train, y_train, 0), batches(x_val, y_val, 1).repeat()))
-    return paired.prefetch(tf.data.AUTOTUNE)
+    # A buffer as large as the larger half shuffles each half fully.
+    return paired_batches(
+        elements(x_train, y_train),
+        elements(x_val, y_val),
+        batch_size=batch_size,
+        seed=seed,
+        shuffle=shuffle,
+        shuffle_buffer=max(len(x_train), len(x_val)),
+    )
