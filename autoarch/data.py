@@ -4,7 +4,9 @@ import numpy as np
 import tensorflow as tf
 from sklearn.model_selection import train_test_split
 
-__all__ = ["paired_search_dataset", "search_splits", "MIN_SAMPLES_PER_CLASS"]
+from autoarch.pipeline import paired_batches
+
+__all__ = ["paired_search_dataset", "search_splits", "fit_splits", "MIN_SAMPLES_PER_CLASS"]
 
 MIN_SAMPLES_PER_CLASS = 3
 """A class needs one sample in each of search-train, search-val and holdout."""
@@ -72,9 +74,30 @@ def search_splits(labels, holdout_fraction=0.2, seed=None, stratify=True):
     return np.sort(search_train), np.sort(search_val), np.sort(holdout)
 
 
+def fit_splits(labels, targets, regression, holdout_fraction, seed=None):
+    """`search_splits` of ``fit``'s data: stratified for a classifier, plain for a regressor.
+
+    A classifier's splits are stratified on the user's own labels when they are
+    1-D, so an error names the user's classes; one-hot labels stratify on
+    their encoded ``targets``.
+
+    Args:
+        labels: the labels as given to ``fit``.
+        targets: their encoded form (class indices, or standardised targets).
+        regression: the targets are a regressor's (no stratification).
+        holdout_fraction: share held out to score trials (0 with separate validation data).
+        seed: seeds the shuffles.
+    """
+    if regression:
+        return search_splits(np.zeros(len(targets)), holdout_fraction=holdout_fraction, seed=seed, stratify=False)
+    strata = labels if labels.ndim == 1 else targets
+    return search_splits(strata, holdout_fraction=holdout_fraction, seed=seed, stratify=True)
+
+
 def paired_search_dataset(x_train, y_train, x_val, y_val, batch_size=64, seed=None, shuffle=True):
     """Pair batches of the two search halves: ``((x_train, y_train), (x_val, y_val))``.
 
+    `autoarch.pipeline.paired_batches` on arrays that are already normalised.
     The training half sets the epoch length; the validation half repeats, so its
     iterator persists across steps and epochs. Incomplete batches are dropped so
     every batch has the same static shape and the step is traced once; both halves
@@ -102,17 +125,15 @@ def paired_search_dataset(x_train, y_train, x_val, y_val, batch_size=64, seed=No
                 f"the {name} half has {len(x)} samples, fewer than batch_size={batch_size}"
             )
 
-    def batches(x, y, offset):
-        data = tf.data.Dataset.from_tensor_slices(
-            (np.asarray(x, np.float32), np.asarray(y, np.int32))
-        )
-        if shuffle:
-            data = data.shuffle(
-                len(x),
-                seed=None if seed is None else seed + offset,
-                reshuffle_each_iteration=True,
-            )
-        return data.batch(batch_size, drop_remainder=True)
+    def elements(x, y):
+        return tf.data.Dataset.from_tensor_slices((np.asarray(x, np.float32), np.asarray(y, np.int32)))
 
-    paired = tf.data.Dataset.zip((batches(x_train, y_train, 0), batches(x_val, y_val, 1).repeat()))
-    return paired.prefetch(tf.data.AUTOTUNE)
+    # A buffer as large as the larger half shuffles each half fully.
+    return paired_batches(
+        elements(x_train, y_train),
+        elements(x_val, y_val),
+        batch_size=batch_size,
+        seed=seed,
+        shuffle=shuffle,
+        shuffle_buffer=max(len(x_train), len(x_val)),
+    )

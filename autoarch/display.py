@@ -5,15 +5,24 @@ One home for the text and HTML forms: the estimators' notebook display
 one-line form of a genotype in a table (`short_genotype_json`, which is
 `Genotype.summary`, the one short form) and
 plain values for tables and JSON (`plain`). The best trial is the one
-`autoarch.tuning.ranking` ranks first.
+`autoarch.tuning.ranking` ranks first. `NotebookDisplay` gives the estimators
+their notebook display, and `log_output` shows autoarch's log lines while a
+fit is verbose.
 """
+
+import contextlib
+import logging
+import sys
 
 import numpy as np
 
 from autoarch.darts import Genotype
+from autoarch.parameters import is_integer
 from autoarch.tuning.ranking import best_row
 
 __all__ = [
+    "NotebookDisplay",
+    "log_output",
     "plain",
     "format_number",
     "short_genotype_json",
@@ -27,6 +36,56 @@ __all__ = [
 
 _HTML_MAX_CLASSES = 20
 _HTML_MAX_TRIALS = 100
+
+_log = logging.getLogger("autoarch")
+
+
+@contextlib.contextmanager
+def log_output(verbose):
+    """Show autoarch's log lines on stdout while ``verbose``, unless logging is configured.
+
+    Within the block the ``"autoarch"`` logger's level is INFO when ``verbose``,
+    else WARNING; a stdout handler is added only when the logger has none.
+    """
+    handler = None
+    if verbose and not _log.handlers:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        _log.addHandler(handler)
+    level = _log.level
+    _log.setLevel(logging.INFO if verbose else logging.WARNING)
+    try:
+        yield
+    finally:
+        _log.setLevel(level)
+        if handler is not None:
+            _log.removeHandler(handler)
+
+
+class NotebookDisplay:
+    """The notebook display of autoarch's estimators (a mixin placed before scikit-learn's `BaseEstimator`)."""
+
+    def _repr_html_(self):
+        """Return an HTML summary for notebooks (Jupyter and IPython display it).
+
+        Before ``fit``: the class name, "not fitted" and the parameters. After:
+        the task, classes, image shape, trial counts, best score and
+        objective, fit time, parameter count, one table row per trial, and the
+        best genotype's cells (see `Genotype._repr_html_`). This replaces
+        scikit-learn's estimator diagram for autoarch's estimators.
+
+        Returns:
+            str: The HTML snippet; never raises for a missing attribute.
+        """
+        return estimator_html(self)
+
+    def _repr_mimebundle_(self, include=None, exclude=None, **kwargs):
+        """Return the notebook display bundle: plain text and `_repr_html_`.
+
+        IPython asks for this before ``_repr_html_``; scikit-learn's version
+        would return its estimator diagram instead of autoarch's summary.
+        """
+        return {"text/plain": repr(self), "text/html": self._repr_html_()}
 
 
 def html_table(header, rows, bold_row=None):
@@ -50,7 +109,7 @@ def html_table(header, rows, bold_row=None):
 
 def format_number(value):
     """Integers with thousands separators, floats to 4 significant digits, anything else as is."""
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+    if is_integer(value):
         return f"{int(value):,}"
     if isinstance(value, (float, np.floating)):
         return f"{float(value):.4g}"
@@ -97,8 +156,8 @@ def estimator_html(estimator):
 
     summary = []
     if estimator._regression:
-        outputs = getattr(estimator, "_target_mean", None)
-        summary.append(("task", "regressor" + ("" if outputs is None else f", {len(outputs)} output(s)")))
+        scaling = getattr(estimator, "_scaling", None)
+        summary.append(("task", "regressor" + ("" if scaling is None else f", {scaling.n_outputs} output(s)")))
     else:
         classes = [plain(c) for c in getattr(estimator, "classes_", [])]
         shown = ", ".join(str(c) for c in classes[:_HTML_MAX_CLASSES])

@@ -1,34 +1,30 @@
 """`ImageClassifier` and `ImageRegressor`: the scikit-learn-style facades.
 
-They validate everything first, delegate the search to `autoarch.tuning`,
-retrain the best genotype (the final fit) and decode predictions back into the
-user's own label form. `load` restores a fitted estimator.
+They check the parameters and the data, assemble the search from
+`autoarch.tuning`, delegate the final fit to `autoarch.tuning.final_fit`, and
+decode predictions back into the user's own label form. `load` restores a
+fitted estimator.
 """
 
-import contextlib
-import json
 import logging
-import os
-import sys
 import time
 
 import keras
 import keras_tuner
 import numpy as np
-import tensorflow as tf
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import accuracy_score, log_loss, mean_absolute_error, mean_squared_error, r2_score
 
 from autoarch import project
-from autoarch.darts import Genotype, validate_primitives
-from autoarch.data import search_splits
-from autoarch.display import estimator_html, plain
-from autoarch.export import EXPORT_FORMATS, export_keras, export_model, read_keras_metadata
-from autoarch.inputs import read_images, read_training_data
-from autoarch.labels import LabelEncoding
+from autoarch.darts import Genotype
+from autoarch.data import fit_splits
+from autoarch.display import NotebookDisplay, log_output
+from autoarch.export import EXPORT_FORMATS, export_model
+from autoarch.inputs import check_validation_split, read_images, read_training_data, read_validation_data
+from autoarch.labels import LabelEncoding, TargetScaling
 from autoarch.parameters import Checked, Constraint, check_parameters, integer
-from autoarch.runtime import configure_cpu_threads, device_strategy, released_graphs, resolve_devices
+from autoarch.runtime import configure_cpu_threads, device_strategy, gpu_present, released_graphs, resolve_devices
 from autoarch.tuning import distributed
 from autoarch.tuning import space as space_module
 from autoarch.tuning.final_fit import (  # noqa: F401  (the CONTINUE_* shares: re-exported for old imports)
@@ -37,45 +33,22 @@ from autoarch.tuning.final_fit import (  # noqa: F401  (the CONTINUE_* shares: r
     REFIT_MODES,
     final_fit,
 )
+from autoarch.tuning.ranking import as_objective
 from autoarch.tuning.trial import make_task
 from autoarch.tuning.tuner import TUNERS, make_tuner
-from autoarch.validation import check_labels
+from autoarch.validation import check_labels, check_targets
 
 __all__ = ["ImageClassifier", "ImageRegressor", "load"]
 
 log = logging.getLogger("autoarch")
 
-_VALIDATION_SPLIT = Constraint(lambda value: isinstance(value, (int, float)) and 0 < value <= 0.5, "in (0, 0.5]")
-"""What ``fit``'s ``validation_split`` accepts (checked when no ``validation_data`` is given)."""
 
-
-@contextlib.contextmanager
-def _output(verbose):
-    """Show autoarch's log lines on stdout while verbose, unless logging is configured."""
-    handler = None
-    if verbose and not log.handlers:
-        handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        log.addHandler(handler)
-    level = log.level
-    log.setLevel(logging.INFO if verbose else logging.WARNING)
-    try:
-        yield
-    finally:
-        log.setLevel(level)
-        if handler is not None:
-            log.removeHandler(handler)
-
-
-def _gpu_present():
-    return bool(tf.config.list_physical_devices("GPU"))
-
-
-class _ImageEstimator(BaseEstimator):
+class _ImageEstimator(NotebookDisplay, BaseEstimator):
     """Shared fit/predict/export logic; see `ImageClassifier` for the arguments."""
 
     _regression = False
     _objectives = ()
+    _default_project_name = None
 
     def __init__(
         self,
@@ -157,12 +130,7 @@ class _ImageEstimator(BaseEstimator):
         return objective
 
     def _objective(self):
-        objective = self.objective or self._objectives[0]
-        if isinstance(objective, keras_tuner.Objective):
-            return objective
-        if not isinstance(objective, str):
-            raise ValueError(f"objective must be a metric name or keras_tuner.Objective, got {objective!r}")
-        return keras_tuner.Objective(objective, "min" if objective.endswith("loss") else "max")
+        return as_objective(self.objective or self._objectives[0])
 
     def _fixed_genotype(self):
         if isinstance(self.genotype, Genotype):
@@ -170,11 +138,6 @@ class _ImageEstimator(BaseEstimator):
         if isinstance(self.genotype, str):
             return Genotype.from_json(self.genotype)
         raise ValueError(f"genotype must be a Genotype or its JSON, got {type(self.genotype).__name__}")
-
-    def _project_dir(self):
-        name = self.project_name or ("image_regressor" if self._regression else "image_classifier")
-        return os.path.join(os.fspath(self.directory or "."), name)
-
 
     # ------------------------------------------------------------ fitting
 
@@ -213,19 +176,10 @@ class _ImageEstimator(BaseEstimator):
         started = time.monotonic()
         objective = self._check_params()
         distributed.role()  # refuses bad distribution environment variables before any work
-        if validation_data is None:
-            _VALIDATION_SPLIT.check("validation_split", validation_split)
-        primitives = validate_primitives(
-            (self.search_space or {}).get("primitives", space_module.default_primitives(_gpu_present()))
-        )
-        data = read_training_data(x, y, check=self._check_labels)
-        targets, outputs = self._encode_fit_targets(data.labels)
-        validation = None if validation_data is None else self._read_validation(validation_data, data)
-        splits = self._search_splits(data, targets, 0.0 if validation is not None else float(validation_split))
-        space = space_module.narrow_space(
-            space_module.default_space(len(data), data.image_shape, _gpu_present(), self.allow_flips),
-            self.search_space,
-        )
+        check_validation_split(validation_split, validation_data)
+        primitives = space_module.search_primitives(self.search_space, gpu_present())
+        data, targets, outputs, validation, splits = self._read_data(x, y, validation_split, validation_data)
+        space = space_module.fit_space(len(data), data.image_shape, self.search_space, gpu_present(), self.allow_flips)
         identity, project_dir = self._identity(data), self._project_dir()
         distributed.open_project(project_dir, identity, self.overwrite)
 
@@ -233,27 +187,15 @@ class _ImageEstimator(BaseEstimator):
         configure_cpu_threads()
         if self.seed is not None:
             keras.utils.set_random_seed(self.seed)
-        with _output(self.verbose), released_graphs():
+        with log_output(self.verbose), released_graphs():
             tuner = make_tuner(
                 self.tuner, objective, self.max_trials, space, project_dir,
                 seed=self.seed, overwrite=self.overwrite, verbose=self.verbose, keep_networks=self.ensemble_size,
             )
             distributed.write_identity(project_dir, identity)
-            task = make_task(
-                data, targets, splits, validation,
-                regression=self._regression,
-                num_outputs=outputs,
-                primitives=primitives,
-                seed=self.seed,
-                deadline=None if self.time_limit is None else started + self.time_limit,
-                callbacks=list(callbacks or []),
-                max_model_size=self.max_model_size,
-                genotype=None if self.genotype is None else self._fixed_genotype(),
-                strategy=device_strategy(self.devices),
-            )
+            task = self._task(data, targets, outputs, splits, validation, primitives, started, callbacks)
             tuner.search(task)
-            self.results_ = tuner.results()
-            self.project_dir_ = project_dir
+            self.results_, self.project_dir_ = tuner.results(), project_dir
             self._final_fit_elsewhere = not distributed.does_final_fit()
             if self._final_fit_elsewhere:
                 self.__dict__.pop("model_", None)
@@ -267,14 +209,39 @@ class _ImageEstimator(BaseEstimator):
         self.fit_seconds_ = time.monotonic() - started
         return self
 
-    def _search_splits(self, data, targets, holdout_fraction):
-        # Stratify on the user's own labels, so an error names their classes.
-        strata = data.labels if data.labels.ndim == 1 and not self._regression else targets
-        return search_splits(
-            strata if not self._regression else np.zeros(len(targets)),
-            holdout_fraction=holdout_fraction,
+    def _read_data(self, x, y, validation_split, validation_data):
+        """The checked data, its encoded targets, the output count, the validation data and the splits."""
+        data = read_training_data(x, y, check=self._check_labels)
+        targets, outputs = self._encode_fit_targets(data.labels)
+        validation = None
+        if validation_data is not None:
+            validation_images = read_validation_data(validation_data, data.image_shape, check=self._check_labels)
+            validation = validation_images, self._encode_targets(validation_images.labels)
+        holdout_fraction = 0.0 if validation is not None else float(validation_split)
+        splits = fit_splits(data.labels, targets, self._regression, holdout_fraction, self.seed)
+        return data, targets, outputs, validation, splits
+
+    def _identity(self, data):
+        """What this fit is, for the project folder (and the fitted ``image_shape_``)."""
+        self.image_shape_ = tuple(int(v) for v in data.image_shape)
+        return project.identity(self._task_name, self.image_shape_, **self._task_identity())
+
+    def _project_dir(self):
+        return project.project_path(self.directory, self.project_name or self._default_project_name)
+
+    def _task(self, data, targets, outputs, splits, validation, primitives, started, callbacks):
+        """The `autoarch.tuning.trial.Task` every trial of this fit shares."""
+        return make_task(
+            data, targets, splits, validation,
+            regression=self._regression,
+            num_outputs=outputs,
+            primitives=primitives,
             seed=self.seed,
-            stratify=not self._regression,
+            deadline=None if self.time_limit is None else started + self.time_limit,
+            callbacks=list(callbacks or []),
+            max_model_size=self.max_model_size,
+            genotype=None if self.genotype is None else self._fixed_genotype(),
+            strategy=device_strategy(self.devices),
         )
 
     def _keep(self, final, project_dir):
@@ -283,39 +250,19 @@ class _ImageEstimator(BaseEstimator):
         self.best_hyperparameters_ = final.best_hyperparameters
         self.ensemble_trials_ = final.ensemble_trials
         self.model_ = final.model
-        path = os.path.join(project_dir, project.FINAL_MODEL)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        export_keras(self.model_, path, self._metadata(), overwrite=True)
+        project.save_final_model(project_dir, self.model_, self._metadata())
 
-    # ------------------------------------------------------------ task specific hooks
-
-    def _identity(self, data):
-        raise NotImplementedError
-
-    def _encode_fit_targets(self, labels):
-        raise NotImplementedError
-
-    def _read_validation(self, validation_data, data):
-        if isinstance(validation_data, tf.data.Dataset):
-            val = read_training_data(
-                validation_data, name="validation_data", check=self._check_labels, labels_name="validation_data labels"
-            )
-        else:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise ValueError("validation_data must be (x_val, y_val) or a tf.data.Dataset of pairs")
-            val = read_training_data(
-                validation_data[0],
-                validation_data[1],
-                name="validation_data",
-                check=self._check_labels,
-                labels_name="validation_data labels",
-            )
-        if tuple(val.image_shape) != tuple(data.image_shape):
-            raise ValueError(
-                f"validation_data: expected images of shape {tuple(data.image_shape)} as in x, "
-                f"got {tuple(val.image_shape)}"
-            )
-        return val, self._encode_targets(val.labels)
+    def _metadata(self):
+        return {
+            "estimator": type(self).__name__,
+            "params": project.jsonable_params(self.get_params()),
+            "image_shape": list(self.image_shape_),
+            "best_genotype": self.best_genotype_.to_json(),
+            "best_hyperparameters": self.best_hyperparameters_,
+            "ensemble_trials": self.ensemble_trials_,
+            "results": self.results_,
+            **self._task_metadata(),
+        }
 
     def _output_layer(self, outputs):
         return outputs
@@ -359,55 +306,6 @@ class _ImageEstimator(BaseEstimator):
             raise ValueError(f"format must be one of {', '.join(EXPORT_FORMATS)}, got {format!r}")
         metadata = self._metadata() if format == "keras" else None
         return export_model(self.model_, path, format=format, metadata=metadata, overwrite=overwrite)
-
-    # ------------------------------------------------------------ notebook display
-
-    def _repr_html_(self):
-        """Return an HTML summary for notebooks (Jupyter and IPython display it).
-
-        Before ``fit``: the class name, "not fitted" and the parameters. After:
-        the task, classes, image shape, trial counts, best score and
-        objective, fit time, parameter count, one table row per trial, and the
-        best genotype's cells (see `Genotype._repr_html_`). This replaces
-        scikit-learn's estimator diagram for autoarch's estimators.
-
-        Returns:
-            str: The HTML snippet; never raises for a missing attribute.
-        """
-        return estimator_html(self)
-
-    def _repr_mimebundle_(self, include=None, exclude=None, **kwargs):
-        """Return the notebook display bundle: plain text and `_repr_html_`.
-
-        IPython asks for this before ``_repr_html_``; scikit-learn's version
-        would return its estimator diagram instead of autoarch's summary.
-        """
-        return {"text/plain": repr(self), "text/html": self._repr_html_()}
-
-    def _metadata(self):
-        return {
-            "estimator": type(self).__name__,
-            "params": _jsonable_params(self.get_params()),
-            "image_shape": list(self.image_shape_),
-            "best_genotype": self.best_genotype_.to_json(),
-            "best_hyperparameters": self.best_hyperparameters_,
-            "ensemble_trials": self.ensemble_trials_,
-            "results": self.results_,
-            **self._task_metadata(),
-        }
-
-
-def _jsonable_params(params):
-    found = {}
-    for key, value in params.items():
-        if isinstance(value, Genotype):
-            value = value.to_json()
-        try:
-            json.dumps(value)
-        except TypeError:
-            value = repr(value)
-        found[key] = value
-    return found
 
 
 class ImageClassifier(ClassifierMixin, _ImageEstimator):
@@ -479,6 +377,8 @@ class ImageClassifier(ClassifierMixin, _ImageEstimator):
     """
 
     _objectives = ("val_accuracy", "val_loss")
+    _default_project_name = "image_classifier"
+    _task_name = "classification"
     _check_labels = staticmethod(check_labels)
 
     def _encode_fit_targets(self, labels):
@@ -489,20 +389,15 @@ class ImageClassifier(ClassifierMixin, _ImageEstimator):
     def _encode_targets(self, labels):
         return self._encoding.encode(labels)
 
-    def _identity(self, data):
-        self.image_shape_ = tuple(int(v) for v in data.image_shape)
-        return {
-            "task": "classification",
-            "image_shape": list(self.image_shape_),
-            "classes": [plain(c) for c in self.classes_],
-        }
+    def _task_identity(self):
+        return {"classes": self.classes_.tolist()}
 
     def _task_metadata(self):
-        return {
-            "classes": [plain(c) for c in self.classes_],
-            "label_dtype": self._encoding.dtype_.str,
-            "one_hot": bool(self._encoding.one_hot_),
-        }
+        return self._encoding.to_dict()
+
+    def _restore_targets(self, metadata):
+        self._encoding = LabelEncoding.from_dict(metadata)
+        self.classes_ = self._encoding.classes_
 
     def predict_proba(self, x):
         """Class probabilities ``(n, n_classes)``, columns in the order of ``classes_``."""
@@ -541,50 +436,38 @@ class ImageRegressor(RegressorMixin, _ImageEstimator):
 
     _regression = True
     _objectives = ("val_loss", "val_r2")
-
-    @staticmethod
-    def _check_labels(y, count, name="y"):
-        return _check_targets(y, count, name)
+    _default_project_name = "image_regressor"
+    _task_name = "regression"
+    _check_labels = staticmethod(check_targets)
 
     def _encode_fit_targets(self, labels):
-        targets = _check_targets(labels, len(labels))
-        self._target_ndim = np.ndim(labels)
-        columns = targets.reshape(len(targets), -1)
-        self._target_mean = columns.mean(axis=0)
-        self._target_scale = np.where(columns.std(axis=0) > 0, columns.std(axis=0), 1.0)
-        return self._encode_targets(labels), columns.shape[1]
+        self._scaling = TargetScaling().fit(labels)
+        return self._scaling.encode(labels), self._scaling.n_outputs
 
     def _encode_targets(self, labels):
-        columns = _check_targets(labels, len(labels)).reshape(len(labels), -1)
-        return ((columns - self._target_mean) / self._target_scale).astype(np.float32)
+        return self._scaling.encode(labels)
 
-    def _identity(self, data):
-        self.image_shape_ = tuple(int(v) for v in data.image_shape)
-        return {"task": "regression", "image_shape": list(self.image_shape_), "outputs": int(len(self._target_mean))}
+    def _task_identity(self):
+        return {"outputs": int(self._scaling.n_outputs)}
 
     def _task_metadata(self):
-        return {
-            "target_mean": self._target_mean.tolist(),
-            "target_scale": self._target_scale.tolist(),
-            "target_ndim": int(self._target_ndim),
-        }
+        return self._scaling.to_dict()
+
+    def _restore_targets(self, metadata):
+        self._scaling = TargetScaling.from_dict(metadata)
 
     def _output_layer(self, outputs):
-        return keras.layers.Rescaling(
-            scale=self._target_scale.astype(np.float32).tolist(),
-            offset=self._target_mean.astype(np.float32).tolist(),
-            name="targets",
-        )(outputs)
+        return self._scaling.output_layer(outputs)
 
     def predict(self, x):
         """Predicted targets, 1-D when ``y`` was 1-D."""
         values = self._predict_raw(x)
-        return values[:, 0] if self._target_ndim == 1 else values
+        return values[:, 0] if self._scaling.ndim_ == 1 else values
 
     def evaluate(self, x, y):
         """``{"loss": MSE, "mae": ..., "r2": ...}`` on ``(x, y)``."""
         predicted = self.predict(x)
-        truth = _check_targets(y, len(predicted))
+        truth = check_targets(y, len(predicted))
         return {
             "loss": float(mean_squared_error(truth, predicted)),
             "mae": float(mean_absolute_error(truth, predicted)),
@@ -593,21 +476,7 @@ class ImageRegressor(RegressorMixin, _ImageEstimator):
 
     def score(self, x, y, sample_weight=None):
         """R² of the predictions on ``(x, y)``."""
-        return float(r2_score(_check_targets(y, None), self.predict(x), sample_weight=sample_weight))
-
-
-def _check_targets(y, count, name="y"):
-    array = np.asarray(y)
-    if array.ndim not in (1, 2) or array.shape[0] == 0:
-        raise ValueError(f"{name}: expected a 1-D or 2-D array of targets, got shape {array.shape}")
-    if count is not None and array.shape[0] != count:
-        raise ValueError(f"{name}: expected one target per image ({count}), got {array.shape[0]}")
-    if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
-        raise ValueError(f"{name}: regression targets must be numbers, got dtype {array.dtype}")
-    array = array.astype(np.float64)
-    if not np.isfinite(array).all():
-        raise ValueError(f"{name}: regression targets must be finite, found NaN or infinite values")
-    return array
+        return float(r2_score(check_targets(y, None), self.predict(x), sample_weight=sample_weight))
 
 
 def load(path):
@@ -624,38 +493,16 @@ def load(path):
     Raises:
         ValueError: the path holds no autoarch model.
     """
-    path = os.fspath(path)
-    if os.path.isdir(path):
-        path = os.path.join(path, project.FINAL_MODEL)
-    if not os.path.isfile(path):
-        raise ValueError(f"no autoarch model at {path!r}: expected a project folder or a .keras export")
-    metadata = read_keras_metadata(path)
-    if not metadata or metadata.get("estimator") not in ("ImageClassifier", "ImageRegressor"):
-        raise ValueError(f"{path!r} is a Keras file without autoarch's metadata")
+    path, metadata = project.read_model_metadata(path, ("ImageClassifier", "ImageRegressor"))
     cls = ImageClassifier if metadata["estimator"] == "ImageClassifier" else ImageRegressor
-    params = dict(metadata["params"])
     valid = cls().get_params()
-    estimator = cls(**{k: v for k, v in params.items() if k in valid and not (isinstance(v, str) and v.startswith("<"))})
+    saved = {k: v for k, v in metadata["params"].items() if k in valid}
+    estimator = cls(**{k: v for k, v in saved.items() if not (isinstance(v, str) and v.startswith("<"))})
     estimator.model_ = keras.saving.load_model(path)
     estimator.image_shape_ = tuple(metadata["image_shape"])
     estimator.best_genotype_ = Genotype.from_json(metadata["best_genotype"])
     estimator.best_hyperparameters_ = metadata["best_hyperparameters"]
     estimator.results_ = metadata["results"]
     estimator.ensemble_trials_ = metadata.get("ensemble_trials")  # None in files saved before ensembles
-    if cls is ImageClassifier:
-        dtype = np.dtype(metadata["label_dtype"])
-        encoding = LabelEncoding()
-        encoding.one_hot_ = metadata["one_hot"]
-        encoding.dtype_ = dtype
-        classes = np.asarray(metadata["classes"]).astype(dtype if not encoding.one_hot_ else np.int64)
-        if encoding.one_hot_:
-            encoding.classes_ = classes
-        else:
-            encoding.fit(classes)
-        estimator._encoding = encoding
-        estimator.classes_ = encoding.classes_
-    else:
-        estimator._target_mean = np.asarray(metadata["target_mean"])
-        estimator._target_scale = np.asarray(metadata["target_scale"])
-        estimator._target_ndim = metadata["target_ndim"]
+    estimator._restore_targets(metadata)
     return estimator

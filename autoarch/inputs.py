@@ -15,9 +15,18 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
+from autoarch.parameters import Constraint
 from autoarch.validation import check_images, check_labels
 
-__all__ = ["ImageData", "read_training_data", "read_images", "read_image_folder", "read_image_file"]
+__all__ = [
+    "ImageData",
+    "read_training_data",
+    "check_validation_split",
+    "read_validation_data",
+    "read_images",
+    "read_image_folder",
+    "read_image_file",
+]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 """Files an image folder may hold (what ``tf.io.decode_image`` reads)."""
@@ -135,6 +144,51 @@ def read_training_data(x, y=None, name="x", check=check_labels, labels_name="y")
         variance=np.maximum(squares / count - mean**2, 0.0),
         images=images,
     )
+
+
+_VALIDATION_SPLIT = Constraint(lambda value: isinstance(value, (int, float)) and 0 < value <= 0.5, "in (0, 0.5]")
+
+
+def check_validation_split(validation_split, validation_data=None):
+    """Refuse a ``validation_split`` of ``fit`` outside (0, 0.5] (unchecked when ``validation_data`` is given).
+
+    Raises:
+        ValueError: ``validation_split must be in (0, 0.5], got ...``.
+    """
+    if validation_data is None:
+        _VALIDATION_SPLIT.check("validation_split", validation_split)
+
+
+def read_validation_data(validation_data, image_shape, check=check_labels):
+    """Check and gather ``fit``'s ``validation_data``: ``(x_val, y_val)`` or a dataset of pairs.
+
+    Args:
+        validation_data: ``(x_val, y_val)`` (any image form `read_training_data`
+            accepts with labels) or a `tf.data.Dataset` of ``(image, label)`` pairs.
+        image_shape: the training images' ``(height, width, channels)``, which
+            the validation images must have too.
+        check: checks the labels, as in `read_training_data`.
+
+    Returns:
+        An `ImageData`.
+
+    Raises:
+        ValueError: not a pair or a dataset, anything `read_training_data`
+            refuses (named ``validation_data``), or another image shape.
+    """
+    options = {"name": "validation_data", "check": check, "labels_name": "validation_data labels"}
+    if isinstance(validation_data, tf.data.Dataset):
+        data = read_training_data(validation_data, **options)
+    else:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise ValueError("validation_data must be (x_val, y_val) or a tf.data.Dataset of pairs")
+        data = read_training_data(validation_data[0], validation_data[1], **options)
+    if tuple(data.image_shape) != tuple(image_shape):
+        raise ValueError(
+            f"validation_data: expected images of shape {tuple(image_shape)} as in x, "
+            f"got {tuple(data.image_shape)}"
+        )
+    return data
 
 
 def _element_layout(dataset, name):

@@ -1,9 +1,17 @@
-"""`LabelEncoding`: class labels to integer indices and back, in the user's own form."""
+"""Targets in the user's own form: `LabelEncoding` for classes, `TargetScaling` for regression.
 
+Both learn from ``fit``'s targets, encode them for training, and are saved in
+a model's metadata (``to_dict``) and restored from it (``from_dict``), so a
+loaded estimator decodes predictions as the fitted one did.
+"""
+
+import keras
 import numpy as np
 from sklearn.preprocessing import LabelEncoder
 
-__all__ = ["LabelEncoding"]
+from autoarch.validation import check_targets
+
+__all__ = ["LabelEncoding", "TargetScaling"]
 
 
 class LabelEncoding:
@@ -61,3 +69,83 @@ class LabelEncoding:
         if self.one_hot_:
             return np.eye(self.n_classes, dtype=self.dtype_)[indices]
         return self.classes_[indices].astype(self.dtype_, copy=False)
+
+    def to_dict(self):
+        """The fitted encoding as JSON-able values: ``classes``, ``label_dtype``, ``one_hot``."""
+        return {
+            "classes": self.classes_.tolist(),
+            "label_dtype": self.dtype_.str,
+            "one_hot": bool(self.one_hot_),
+        }
+
+    @classmethod
+    def from_dict(cls, values):
+        """The encoding that `to_dict` gave ``values``."""
+        encoding = cls()
+        encoding.one_hot_ = values["one_hot"]
+        encoding.dtype_ = np.dtype(values["label_dtype"])
+        classes = np.asarray(values["classes"]).astype(encoding.dtype_ if not encoding.one_hot_ else np.int64)
+        if encoding.one_hot_:
+            encoding.classes_ = classes
+        else:
+            encoding.fit(classes)
+        return encoding
+
+
+class TargetScaling:
+    """Standardise regression targets for training; the model gives them back in their own units.
+
+    ``fit`` learns each target column's mean and standard deviation (1 for a
+    constant column); ``encode`` gives the standardised columns, and
+    `output_layer` the layer that turns the network's outputs back into the
+    user's units inside the model.
+
+    Use it after `autoarch.validation.check_targets`.
+    """
+
+    def fit(self, y):
+        """Learn the mean and scale of each column of ``y``; returns self."""
+        columns = check_targets(y, len(y)).reshape(len(y), -1)
+        self.ndim_ = np.ndim(y)
+        self.mean_ = columns.mean(axis=0)
+        self.scale_ = np.where(columns.std(axis=0) > 0, columns.std(axis=0), 1.0)
+        return self
+
+    @property
+    def n_outputs(self):
+        """Number of target columns."""
+        return len(self.mean_)
+
+    def encode(self, y):
+        """The standardised targets ``(n, n_outputs)`` as float32.
+
+        Raises:
+            ValueError: targets that `autoarch.validation.check_targets` refuses.
+        """
+        columns = check_targets(y, len(y)).reshape(len(y), -1)
+        return ((columns - self.mean_) / self.scale_).astype(np.float32)
+
+    def output_layer(self, outputs):
+        """``outputs`` (standardised) in the targets' own units, through a `keras.layers.Rescaling`."""
+        return keras.layers.Rescaling(
+            scale=self.scale_.astype(np.float32).tolist(),
+            offset=self.mean_.astype(np.float32).tolist(),
+            name="targets",
+        )(outputs)
+
+    def to_dict(self):
+        """The fitted scaling as JSON-able values: ``target_mean``, ``target_scale``, ``target_ndim``."""
+        return {
+            "target_mean": self.mean_.tolist(),
+            "target_scale": self.scale_.tolist(),
+            "target_ndim": int(self.ndim_),
+        }
+
+    @classmethod
+    def from_dict(cls, values):
+        """The scaling that `to_dict` gave ``values``."""
+        scaling = cls()
+        scaling.mean_ = np.asarray(values["target_mean"])
+        scaling.scale_ = np.asarray(values["target_scale"])
+        scaling.ndim_ = values["target_ndim"]
+        return scaling

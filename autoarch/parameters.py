@@ -15,7 +15,7 @@ Example:
 
 import numpy as np
 
-__all__ = ["Constraint", "Checked", "integer", "check_parameters"]
+__all__ = ["Constraint", "Checked", "is_integer", "integer", "check_parameters"]
 
 
 class Constraint:
@@ -56,12 +56,14 @@ class Checked:
         self.function(owner, value)
 
 
+def is_integer(value):
+    """Whether ``value`` is an integer, Python's or numpy's; a bool is not (True as a count is a mistake)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
 def integer(minimum):
     """An integer (Python or numpy, not a bool) of at least ``minimum``."""
-    return Constraint(
-        lambda value: not isinstance(value, bool) and isinstance(value, (int, np.integer)) and value >= minimum,
-        f"an integer >= {minimum}",
-    )
+    return Constraint(lambda value: is_integer(value) and value >= minimum, f"an integer >= {minimum}")
 
 
 def check_parameters(owner, constraints):

@@ -54,12 +54,14 @@ class Augmentation:
 
 
 def _normalizer(mean, variance, image_size):
-    mean = tf.constant(np.asarray(mean, np.float32))
-    scale = 1.0 / np.maximum(np.sqrt(np.asarray(variance, np.float32)), keras.config.epsilon())
-    scale = tf.constant(scale.astype(np.float32))
+    if mean is not None:
+        mean = tf.constant(np.asarray(mean, np.float32))
+        scale = 1.0 / np.maximum(np.sqrt(np.asarray(variance, np.float32)), keras.config.epsilon())
+        scale = tf.constant(scale.astype(np.float32))
 
     def normalize(image, target):
-        image = (image - mean) * scale
+        if mean is not None:
+            image = (image - mean) * scale
         if image_size is not None and tuple(image.shape[:2]) != tuple(image_size):
             image = tf.image.resize(image, image_size, method="area")
         return image, target
@@ -71,14 +73,15 @@ def batches(
     elements,
     *,
     batch_size,
-    mean,
-    variance,
+    mean=None,
+    variance=None,
     image_size=None,
     augmentation=None,
     shuffle=False,
     seed=None,
     drop_remainder=False,
     cache=False,
+    shuffle_buffer=10_000,
 ):
     """Batches of normalised ``(image, target)`` pairs.
 
@@ -86,12 +89,15 @@ def batches(
         elements: unbatched ``(float32 image, target)`` elements
             (`autoarch.inputs.ImageData.dataset`).
         batch_size: samples per batch.
-        mean: per-channel mean to normalise with.
+        mean: per-channel mean to normalise with (None: the images are
+            already normalised).
         variance: per-channel variance to normalise with.
         image_size: ``(height, width)`` to resize to (area interpolation), or None.
         augmentation: an `Augmentation`, or None.
         shuffle: reshuffle every epoch.
         seed: seeds the shuffle and the augmentation.
+        shuffle_buffer: elements the shuffle draws from (at least the
+            element count for a full shuffle).
         drop_remainder: drop the last incomplete batch (one static batch shape).
         cache: keep the normalised, resized images in memory after the first
             epoch (only for data that fits).
@@ -99,11 +105,13 @@ def batches(
     Returns:
         A prefetched `tf.data.Dataset`.
     """
-    data = elements.map(_normalizer(mean, variance, image_size), num_parallel_calls=tf.data.AUTOTUNE)
+    data = elements
+    if mean is not None or image_size is not None:
+        data = data.map(_normalizer(mean, variance, image_size), num_parallel_calls=tf.data.AUTOTUNE)
     if cache:
         data = data.cache()
     if shuffle:
-        data = data.shuffle(10_000, seed=seed, reshuffle_each_iteration=True)
+        data = data.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     if augmentation:
         randoms = tf.data.Dataset.random(seed=seed).batch(2)
         data = tf.data.Dataset.zip((data, randoms)).map(
@@ -117,10 +125,11 @@ def paired_batches(train, val, **kwargs):
     """``((x_train, y_train), (x_val, y_val))`` batches for `SearchNetwork.fit`.
 
     The training half sets the epoch length; the validation half repeats. Both
-    drop incomplete batches so the step is traced once. ``kwargs`` go to
-    `batches` for both halves (the validation half gets ``seed + 1``).
+    drop incomplete batches so the step is traced once, and both are shuffled
+    unless ``shuffle=False``. ``kwargs`` go to `batches` for both halves (the
+    validation half gets ``seed + 1``).
     """
-    kwargs = {**kwargs, "drop_remainder": True, "shuffle": True}
+    kwargs = {"shuffle": True, **kwargs, "drop_remainder": True}
     seed = kwargs.pop("seed", None)
     first = batches(train, seed=seed, **kwargs)
     second = batches(val, seed=None if seed is None else seed + 1, **kwargs).repeat()

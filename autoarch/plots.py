@@ -30,8 +30,9 @@ import pathlib
 
 import numpy as np
 
-from autoarch.darts.primitives import PRIMITIVES, validate_primitives
+from autoarch.darts.primitives import PRIMITIVES, num_edges, validate_primitives
 from autoarch.figures import figure_or_png
+from autoarch.parameters import is_integer
 from autoarch.tuning.ranking import best_row, rank_key
 from autoarch.tuning.trial_folder import ALPHAS_FILE, TrialFolder, trial_folders
 
@@ -100,7 +101,7 @@ def _check_history(history, source="history"):
         if missing:
             raise ValueError(f"{where}: missing {missing}; expected the keys 'epoch', 'normal' and 'reduce'")
         epoch = entry.get("epoch", position)
-        if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
+        if not is_integer(epoch) or epoch < 0:
             raise ValueError(f"{where}: 'epoch' must be an integer >= 0, got {epoch!r}")
         record = {"epoch": int(epoch)}
         for key, value in entry.items():
@@ -180,7 +181,7 @@ def trial_alpha_history(project_dir, trial_id=None):
         trial_id = None if best is None else best["trial_id"]
     if trial_id is None:
         trial_id = _best_trial_id(project_dir)
-    elif isinstance(trial_id, (int, np.integer)) and not isinstance(trial_id, bool):
+    elif is_integer(trial_id):
         # keras-tuner pads ids ("00"); an int matches the folder with that number.
         numbered = [folder.trial_id for folder in trial_folders(project_dir)]
         trial_id = next((i for i in numbered if i.isdigit() and int(i) == trial_id), str(trial_id))
@@ -251,9 +252,9 @@ def _holdout_loss(state):
 
 
 def _nodes_from_edges(edges):
-    """The node count n with n (n + 3) / 2 == edges, or None."""
-    nodes = int(round((-3 + math.sqrt(9 + 8 * edges)) / 2))
-    return nodes if nodes >= 1 and nodes * (nodes + 3) // 2 == edges else None
+    """The node count n with `num_edges(n) == edges`, or None."""
+    nodes = int(round((-3 + math.sqrt(9 + 8 * edges)) / 2))  # num_edges(n) is n (n + 3) / 2
+    return nodes if nodes >= 1 and num_edges(nodes) == edges else None
 
 
 def _edge_names(nodes):

@@ -5,15 +5,49 @@ trials, autoarch's per-trial files, the final model and ``autoarch.json``: the
 task, image shape and classes it was made for. A rerun may resume it only for
 the same task and data layout; nothing in a folder autoarch did not make is ever
 deleted.
+
+The final model (`FINAL_MODEL`) is a ``.keras`` file whose metadata records
+what `autoarch.load` needs to restore the estimator (`save_final_model`,
+`read_model_metadata`).
 """
 
 import json
 import os
 
-__all__ = ["IDENTITY_FILE", "FINAL_MODEL", "check_project", "write_identity", "read_identity", "differences"]
+from autoarch.export import export_keras, read_keras_metadata
+
+__all__ = [
+    "IDENTITY_FILE",
+    "FINAL_MODEL",
+    "project_path",
+    "identity",
+    "check_project",
+    "write_identity",
+    "read_identity",
+    "differences",
+    "jsonable_params",
+    "save_final_model",
+    "read_model_metadata",
+]
 
 IDENTITY_FILE = "autoarch.json"
 FINAL_MODEL = os.path.join("final", "model.keras")
+
+
+def project_path(directory, project_name):
+    """``directory/project_name``, with the current folder for a ``directory`` of None."""
+    return os.path.join(os.fspath(directory or "."), project_name)
+
+
+def identity(task, image_shape, **details):
+    """What a fit is, as stored in `IDENTITY_FILE`: ``task``, ``image_shape`` and ``details``.
+
+    Args:
+        task: ``"classification"`` or ``"regression"``.
+        image_shape: ``(height, width, channels)``.
+        **details: JSON-able values that must match too (``classes``, ``outputs``).
+    """
+    return {"task": task, "image_shape": [int(v) for v in image_shape], **details}
 
 
 def read_identity(project_dir):
@@ -77,3 +111,53 @@ def write_identity(project_dir, identity):
     os.makedirs(project_dir, exist_ok=True)
     with open(os.path.join(project_dir, IDENTITY_FILE), "w") as file:
         json.dump(identity, file, indent=1)
+
+
+def jsonable_params(params):
+    """An estimator's parameters as JSON values for the model's metadata.
+
+    A genotype (anything with ``to_json``) becomes its JSON; a value JSON cannot
+    hold (an oracle, for example) becomes its ``repr``.
+    """
+    found = {}
+    for key, value in params.items():
+        if hasattr(value, "to_json"):
+            value = value.to_json()
+        try:
+            json.dumps(value)
+        except TypeError:
+            value = repr(value)
+        found[key] = value
+    return found
+
+
+def save_final_model(project_dir, model, metadata):
+    """Save the final model with its metadata as `FINAL_MODEL` in ``project_dir``, replacing any."""
+    path = os.path.join(project_dir, FINAL_MODEL)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    export_keras(model, path, metadata, overwrite=True)
+
+
+def read_model_metadata(path, estimators):
+    """The ``.keras`` file of a project folder or an export, and the metadata autoarch stored in it.
+
+    Args:
+        path: ``directory/project_name`` of a finished fit, or a ``.keras`` file.
+        estimators: the estimator names the metadata may name.
+
+    Returns:
+        ``(file, metadata)``.
+
+    Raises:
+        ValueError: no model file there, or a Keras file without autoarch's
+            metadata for one of ``estimators``.
+    """
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        path = os.path.join(path, FINAL_MODEL)
+    if not os.path.isfile(path):
+        raise ValueError(f"no autoarch model at {path!r}: expected a project folder or a .keras export")
+    metadata = read_keras_metadata(path)
+    if not metadata or metadata.get("estimator") not in estimators:
+        raise ValueError(f"{path!r} is a Keras file without autoarch's metadata")
+    return path, metadata

@@ -6,7 +6,16 @@ import gc
 import logging
 import os
 
-__all__ = ["configure_cpu_threads", "resolve_devices", "device_strategy", "released_graphs", "clear_kernel_cache"]
+from autoarch.parameters import is_integer
+
+__all__ = [
+    "configure_cpu_threads",
+    "gpu_present",
+    "resolve_devices",
+    "device_strategy",
+    "released_graphs",
+    "clear_kernel_cache",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +63,13 @@ def _logical_count(kind):
     )
 
 
+def gpu_present():
+    """Whether TensorFlow sees a GPU (the default search space and operations depend on it)."""
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
 def _visible_devices():
     """``(kind, count)``: the GPUs when any is visible, else the CPU's logical devices."""
     gpus = _logical_count("GPU")
@@ -78,13 +94,12 @@ def resolve_devices(devices):
             not there (the message says how many there are). TensorFlow is not
             started, so logical devices can still be configured afterwards.
     """
-    import numpy as np
     import tensorflow as tf
 
     if devices is None:
         return None
     kind, available = _visible_devices()
-    if isinstance(devices, (int, np.integer)) and not isinstance(devices, bool):
+    if is_integer(devices):
         count = int(devices)
         if count < 1:
             raise ValueError(f"devices must be >= 1, got {devices!r}")

@@ -6,7 +6,7 @@ came, so a user can fix the call without reading the library.
 
 import numpy as np
 
-__all__ = ["MIN_IMAGE_SIZE", "MAX_IMAGE_CHANNELS", "check_images", "check_labels"]
+__all__ = ["MIN_IMAGE_SIZE", "MAX_IMAGE_CHANNELS", "check_images", "check_labels", "check_targets"]
 
 MIN_IMAGE_SIZE = 8
 """Smallest height and width accepted (two reductions leave a 2x2 map)."""
@@ -114,4 +114,31 @@ def check_labels(y, num_images, name="y"):
         present = len(np.unique(array))
     if present < 2:
         raise ValueError(f"{name}: expected at least 2 classes, got {present}")
+    return array
+
+
+def check_targets(y, count, name="y"):
+    """Return regression targets as a float64 array after checking them.
+
+    Accepts a 1-D array of targets or a 2-D ``(n, k)`` one, of numbers or bools.
+
+    Args:
+        y: the targets.
+        count: the number of images they belong to, or None to leave the count unchecked.
+        name: how error messages call ``y``.
+
+    Raises:
+        ValueError: no targets, more than two dimensions, a count other than
+            ``count``, values that are not numbers, or NaN or infinite values.
+    """
+    array = np.asarray(y)
+    if array.ndim not in (1, 2) or array.shape[0] == 0:
+        raise ValueError(f"{name}: expected a 1-D or 2-D array of targets, got shape {array.shape}")
+    if count is not None and array.shape[0] != count:
+        raise ValueError(f"{name}: expected one target per image ({count}), got {array.shape[0]}")
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise ValueError(f"{name}: regression targets must be numbers, got dtype {array.dtype}")
+    array = array.astype(np.float64)
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name}: regression targets must be finite, found NaN or infinite values")
     return array

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from autoarch.data import search_splits
+from autoarch.data import fit_splits, paired_search_dataset, search_splits
 
 
 def test_parts_are_disjoint_cover_everything_and_stratified(digits):
@@ -77,3 +77,36 @@ def test_make_task_names_the_holdout_and_says_whether_it_is_training_data():
     assert not separate.holdout_is_training_data
     assert separate.holdout.indices.tolist() == list(range(7))
     assert separate.final_fit_indices().tolist() == [0, 1, 2, 3, 5]
+
+
+def test_fit_splits_stratify_a_classifier_on_its_own_labels_and_not_a_regressor():
+    labels = np.array(["cat", "dog"] * 10)
+    targets = (labels == "dog").astype(np.int32)
+    np.testing.assert_array_equal(
+        np.concatenate(fit_splits(labels, targets, False, 0.2, seed=0)),
+        np.concatenate(search_splits(labels, holdout_fraction=0.2, seed=0)),
+    )
+    with pytest.raises(ValueError, match="'bird'"):
+        fit_splits(np.array(["cat"] * 5 + ["bird"]), np.zeros(6), False, 0.2)
+    values = np.arange(20.0)
+    regression = fit_splits(values, values[:, None], True, 0.2, seed=0)
+    np.testing.assert_array_equal(
+        np.concatenate(regression),
+        np.concatenate(search_splits(np.zeros(20), holdout_fraction=0.2, seed=0, stratify=False)),
+    )
+
+
+def test_paired_search_dataset_shuffles_each_half_fully_and_repeats_the_validation_half():
+    x_train, y_train = np.arange(12, dtype=np.float32).reshape(12, 1, 1, 1) * np.ones((1, 8, 8, 1)), np.arange(12)
+    x_val, y_val = -np.ones((6, 8, 8, 1), np.float32), np.arange(100, 106)
+    data = paired_search_dataset(x_train, y_train, x_val, y_val, batch_size=4, seed=0)
+    epoch = list(data.as_numpy_iterator())
+    assert len(epoch) == 3  # the training half sets the epoch length; the validation half repeats
+    seen_train = np.concatenate([train[1] for train, _ in epoch])
+    assert sorted(seen_train.tolist()) == list(range(12)) and seen_train.tolist() != list(range(12))
+    np.testing.assert_array_equal(np.concatenate([train[0] for train, _ in epoch])[:, 0, 0, 0], seen_train)
+    assert all(val[1].dtype == np.int32 and set(val[1]) <= set(range(100, 106)) for _, val in epoch)
+    again = list(paired_search_dataset(x_train, y_train, x_val, y_val, batch_size=4, seed=0).as_numpy_iterator())
+    np.testing.assert_array_equal(np.concatenate([t[1] for t, _ in again]), seen_train)
+    ordered = paired_search_dataset(x_train, y_train, x_val, y_val, batch_size=4, shuffle=False)
+    assert np.concatenate([t[1] for t, _ in ordered.as_numpy_iterator()]).tolist() == list(range(12))

@@ -20,13 +20,9 @@ from autoarch.darts.operations import (
     make_operation,
     validate_primitives,
 )
+from autoarch.darts.primitives import num_edges
 
 __all__ = ["MixedOp", "SearchCell", "Cell", "DropPath", "num_edges", "reduction_layers"]
-
-
-def num_edges(nodes):
-    """Number of edges of a cell with ``nodes`` intermediate nodes (14 for 4 nodes)."""
-    return sum(2 + i for i in range(nodes))
 
 
 def reduction_layers(layers_count):

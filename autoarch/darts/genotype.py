@@ -21,7 +21,7 @@ import numpy as np
 
 from autoarch.figures import figure_or_png
 
-from .primitives import PRIMITIVES, validate_primitives
+from .primitives import PRIMITIVES, num_edges, validate_primitives
 
 __all__ = ["DARTS_V2", "Genotype", "derive_genotype", "random_genotype"]
 
@@ -523,17 +523,17 @@ def derive_genotype(
         raise ValueError(
             f"max_skip_connections must be None or an integer >= 0, got {max_skip_connections!r}"
         )
-    num_edges = sum(2 + i for i in range(nodes))
-    shape = (num_edges, len(primitives))
+    edges = num_edges(nodes)
+    shape = (edges, len(primitives))
     normal_weights = _check_weights("normal_weights", normal_weights, shape)
     reduce_weights = _check_weights("reduce_weights", reduce_weights, shape)
     if normal_edge_weights is not None:
         normal_edge_weights = _check_weights(
-            "normal_edge_weights", normal_edge_weights, (num_edges,)
+            "normal_edge_weights", normal_edge_weights, (edges,)
         )
     if reduce_edge_weights is not None:
         reduce_edge_weights = _check_weights(
-            "reduce_edge_weights", reduce_edge_weights, (num_edges,)
+            "reduce_edge_weights", reduce_edge_weights, (edges,)
         )
 
     normal = _select_edges(normal_weights, normal_edge_weights, primitives, nodes)

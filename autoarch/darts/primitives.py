@@ -1,4 +1,4 @@
-"""The DARTS operation names and their validation."""
+"""The DARTS operation names and their validation, and the edge count of a cell."""
 
 PRIMITIVES = (
     "none",
@@ -11,6 +11,14 @@ PRIMITIVES = (
     "dil_conv_5x5",
 )
 """The DARTS operation set, in the order of the reference implementation."""
+
+
+def num_edges(nodes):
+    """Number of edges of a cell with ``nodes`` intermediate nodes (14 for 4 nodes).
+
+    Node ``i`` has an edge from each of the two cell inputs and the ``i`` nodes before it.
+    """
+    return sum(2 + i for i in range(nodes))
 
 
 def validate_primitives(primitives):

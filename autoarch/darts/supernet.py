@@ -14,6 +14,7 @@ from autoarch.darts import bilevel
 from autoarch.darts.cells import SearchCell, num_edges, reduction_layers
 from autoarch.darts.genotype import derive_genotype
 from autoarch.darts.operations import PRIMITIVES, BatchStatNorm, validate_primitives
+from autoarch.parameters import integer
 from autoarch.validation import MIN_IMAGE_SIZE
 
 __all__ = ["SearchNetwork", "cosine_learning_rate"]
@@ -474,8 +475,7 @@ class SearchNetwork(keras.Model):
 
 
 def _check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    integer(minimum).check(name, value)
     return int(value)
 
 

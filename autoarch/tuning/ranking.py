@@ -9,11 +9,13 @@ the plots (`best_row`, `rank_rows`).
 
 import math
 
+import keras_tuner
 from keras_tuner.src.engine.trial import TrialStatus
 
 __all__ = [
     "rank_key",
     "direction_of",
+    "as_objective",
     "ranked_trials",
     "best_trial",
     "ensemble_candidates",
@@ -38,6 +40,19 @@ def rank_key(direction, score, loss):
 def direction_of(objective):
     """``"min"`` for an objective named ``*loss``, else ``"max"`` (the estimators' rule for names)."""
     return "min" if str(objective).endswith("loss") else "max"
+
+
+def as_objective(objective):
+    """A `keras_tuner.Objective` from a metric name (direction by `direction_of`) or an Objective.
+
+    Raises:
+        ValueError: neither a string nor a `keras_tuner.Objective`.
+    """
+    if isinstance(objective, keras_tuner.Objective):
+        return objective
+    if not isinstance(objective, str):
+        raise ValueError(f"objective must be a metric name or keras_tuner.Objective, got {objective!r}")
+    return keras_tuner.Objective(objective, direction_of(objective))
 
 
 def ranked_trials(oracle):

@@ -20,9 +20,11 @@ __all__ = [
     "CPU_TRAINING_WORK",
     "CPU_NETWORK_CHANNELS",
     "default_primitives",
+    "search_primitives",
     "default_network_channels",
     "default_space",
     "narrow_space",
+    "fit_space",
     "declare",
     "settings",
     "defaults",
@@ -43,6 +45,15 @@ def default_primitives(gpu=False):
     On a GPU all eight of `autoarch.darts.PRIMITIVES` are searched.
     """
     return PRIMITIVES if gpu else CPU_PRIMITIVES
+
+
+def search_primitives(search_space, gpu=False):
+    """The candidate operations of a fit: ``search_space["primitives"]``, else `default_primitives`.
+
+    Raises:
+        ValueError: what `autoarch.darts.validate_primitives` refuses.
+    """
+    return validate_primitives((search_space or {}).get("primitives", default_primitives(gpu)))
 
 
 CPU_TRAINING_WORK = 8_000 * 8 * 14 * 14 * 16**2
@@ -248,6 +259,15 @@ def narrow_space(space, search_space):
             _check_value(name, candidate)
         space[name] = spec
     return space
+
+
+def fit_space(num_samples, image_shape, search_space=None, gpu=False, allow_flips=False):
+    """The outer space of a fit: `default_space` for the data and hardware, narrowed by ``search_space``.
+
+    Raises:
+        ValueError: what `narrow_space` refuses.
+    """
+    return narrow_space(default_space(num_samples, image_shape, gpu, allow_flips), search_space)
 
 
 def _spec_from_user(name, value, current):

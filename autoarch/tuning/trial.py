@@ -27,6 +27,7 @@ from autoarch.darts import (
     build_network,
 )
 from autoarch.darts.selection import perturbation_genotype
+from autoarch.darts.supernet import cosine_learning_rate
 from autoarch.pipeline import Augmentation, batches, paired_batches
 
 __all__ = [
@@ -328,10 +329,7 @@ def _compile(network, task, settings):
 
 
 def _cosine(initial, epochs):
-    def schedule(epoch):
-        return 0.5 * initial * (1 + math.cos(math.pi * min(epoch, epochs) / max(epochs, 1)))
-
-    return keras.callbacks.LearningRateScheduler(schedule)
+    return keras.callbacks.LearningRateScheduler(lambda epoch: cosine_learning_rate(epoch, epochs, initial, 0.0))
 
 
 def train_network(
