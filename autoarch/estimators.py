@@ -369,7 +369,9 @@ class ImageClassifier(ClassifierMixin, _ImageEstimator):
             averages, best first.
         model_: the final `keras.Model` (raw images in, probabilities out).
         results_: one dict per trial: ``trial_id``, ``hyperparameters``,
-            ``genotype``, ``score``, ``parameters``, ``seconds``, ``status``,
+            ``genotype``, ``score``, ``parameters``, ``seconds``,
+            ``search_confidence`` (see `autoarch.darts.confidence`; None
+            without a search), ``status``,
             ``reason`` (why it failed), ``worker``, ``rank`` (1 for the best
             trial, None for one that did not complete; see
             `autoarch.tuning.ranking`), and the ``objective`` and
