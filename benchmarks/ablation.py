@@ -41,11 +41,12 @@ Tasks:
   can be shipped and rebuilt exactly.
 
 For the searched variant the confidence of the search at its end is reported,
-read from the trial's ``alphas.json`` (its last epoch): the mean over the
-edges of both cells of the entropy of the softmaxed alphas (``entropy``; a
-uniform row has ``log(len(primitives))``, given as ``entropy_max``), and the
-mean margin between the best and the second operation's weight (``margin``),
-both over all the searched operations, ``none`` included.
+read from the trial's ``alphas.json`` (its last epoch) by
+`autoarch.darts.confidence.search_confidence`: the mean over the edges of both
+cells of the entropy of the softmaxed alphas (``entropy``; a uniform row has
+``log(len(primitives))``, given as ``entropy_max``), and the mean margin
+between the best and the second operation's weight (``margin``), both over
+all the searched operations, ``none`` included.
 
 Prints one line per fit and a table (per variant: mean and sample standard
 deviation over the seeds); writes everything as JSON to
@@ -71,7 +72,6 @@ A smoke run of a few tens of seconds (do not commit its JSON)::
 
 import argparse
 import json
-import math
 import os
 import platform
 import resource
@@ -140,37 +140,12 @@ def colour_digits(images, seed=0, contrast=0.25, noise=0.05):
 
 
 def alpha_confidence(alphas_path):
-    """Entropy and best-second margin of the last epoch's softmaxed alphas in ``alphas_path``.
-
-    Returns:
-        dict: ``entropy`` (mean over the edges of both cells), ``entropy_max``
-        (``log`` of the operation count: a uniform row), ``margin`` (mean of
-        the best minus the second weight per edge), ``normal_entropy``,
-        ``reduce_entropy``, ``normal_margin``, ``reduce_margin``, ``epochs``.
-    """
-    import numpy as np
+    """`autoarch.darts.confidence.search_confidence` of the last epoch in ``alphas_path``, and the epoch count."""
+    from autoarch.darts.confidence import search_confidence
 
     with open(alphas_path) as file:
         history = json.load(file)
-    last = history[-1]
-    found, rows = {}, []
-    for cell in ("normal", "reduce"):
-        weights = np.asarray(last[cell], dtype=np.float64)
-        entropy = -np.sum(weights * np.log(np.clip(weights, 1e-12, None)), axis=1)
-        top = np.sort(weights, axis=1)
-        margin = top[:, -1] - top[:, -2] if weights.shape[1] > 1 else top[:, -1]
-        found[f"{cell}_entropy"] = round(float(entropy.mean()), 4)
-        found[f"{cell}_margin"] = round(float(margin.mean()), 4)
-        rows.append((entropy, margin))
-    entropies = np.concatenate([entropy for entropy, _ in rows])
-    margins = np.concatenate([margin for _, margin in rows])
-    return {
-        "entropy": round(float(entropies.mean()), 4),
-        "entropy_max": round(math.log(len(last["primitives"])), 4),
-        "margin": round(float(margins.mean()), 4),
-        **found,
-        "epochs": len(history),
-    }
+    return {**search_confidence(history[-1]), "epochs": len(history)}
 
 
 def fit_once(task_data, seed, search_space, genotype, verbose):
