@@ -180,14 +180,15 @@ class _ImageEstimator(NotebookDisplay, BaseEstimator):
         primitives = space_module.search_primitives(self.search_space, gpu_present())
         data, targets, outputs, validation, splits = self._read_data(x, y, validation_split, validation_data)
         space = space_module.fit_space(len(data), data.image_shape, self.search_space, gpu_present(), self.allow_flips)
-        identity, project_dir = self._identity(data), self._project_dir()
+        identity = self._identity(data, validation, validation_split)
+        project_dir = self._project_dir(identity)
         distributed.open_project(project_dir, identity, self.overwrite)
 
         # Nothing was written before this line.
         configure_cpu_threads()
         if self.seed is not None:
             keras.utils.set_random_seed(self.seed)
-        with log_output(self.verbose), released_graphs():
+        with distributed.project_lock(project_dir), log_output(self.verbose), released_graphs():
             tuner = make_tuner(
                 self.tuner, objective, self.max_trials, space, project_dir,
                 seed=self.seed, overwrite=self.overwrite, verbose=self.verbose, keep_networks=self.ensemble_size,
@@ -221,13 +222,32 @@ class _ImageEstimator(NotebookDisplay, BaseEstimator):
         splits = fit_splits(data.labels, targets, self._regression, holdout_fraction, self.seed)
         return data, targets, outputs, validation, splits
 
-    def _identity(self, data):
-        """What this fit is, for the project folder (and the fitted ``image_shape_``)."""
-        self.image_shape_ = tuple(int(v) for v in data.image_shape)
-        return project.identity(self._task_name, self.image_shape_, **self._task_identity())
+    def _identity(self, data, validation, validation_split):
+        """What this fit is, for the project folder (and the fitted ``image_shape_``).
 
-    def _project_dir(self):
-        return project.project_path(self.directory, self.project_name or self._default_project_name)
+        Besides the task, it holds everything that decides the trials: the
+        fingerprints of the training and validation data, the holdout share,
+        the seed, the tuner, the search space, a fixed genotype and the
+        ensemble size. A project resumes only a fit whose identity matches.
+        """
+        self.image_shape_ = tuple(int(v) for v in data.image_shape)
+        tuner = self.tuner if isinstance(self.tuner, str) else f"{type(self.tuner).__module__}.{type(self.tuner).__qualname__}"
+        return project.identity(
+            self._task_name, self.image_shape_, **self._task_identity(),
+            data=data.fingerprint,
+            validation_data=None if validation is None else validation[0].fingerprint,
+            validation_split=None if validation is not None else float(validation_split),
+            seed=self.seed,
+            tuner=tuner,
+            search_space=project.plain_search_space(self.search_space or {}),
+            genotype=None if self.genotype is None else self._fixed_genotype().to_json(),
+            ensemble_size=self.ensemble_size,
+        )
+
+    def _project_dir(self, identity):
+        """``directory/project_name``; without a ``project_name``, one folder per identity."""
+        name = self.project_name or f"{self._default_project_name}-{project.short_fingerprint(identity)}"
+        return project.project_path(self.directory, name)
 
     def _task(self, data, targets, outputs, splits, validation, primitives, started, callbacks):
         """The `autoarch.tuning.trial.Task` every trial of this fit shares."""
@@ -325,7 +345,14 @@ class ImageClassifier(ClassifierMixin, _ImageEstimator):
         objective: ``"val_accuracy"`` (default) or ``"val_loss"``, or a
             `keras_tuner.Objective` on one of them.
         directory: where the project folder goes (default: the current folder).
-        project_name: the project folder (default ``"image_classifier"``).
+        project_name: the project folder. Default: ``"image_classifier-"``
+            and ten hex digits of the fit's identity (the data's fingerprint,
+            the validation data and split, seed, tuner, search space,
+            genotype and ensemble size), so a fit on other data, as each fold
+            of ``cross_val_score`` is, gets its own folder and the same fit
+            resumes its own. A name you choose is refused, with what differs,
+            when the project was made for another fit. One process at a time
+            may fit a project (a lock file beside it).
         overwrite: delete the project and start afresh; otherwise a rerun
             resumes, and completed trials are not redone.
         seed: seeds Python, numpy, Keras and the oracle; the same seed on CPU

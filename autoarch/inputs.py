@@ -8,6 +8,8 @@ networks normalise with, in one pass, before any training starts. Only the
 labels are kept in memory for a dataset, so data larger than memory works.
 """
 
+import hashlib
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -47,6 +49,9 @@ class ImageData:
         images: ``(n, h, w, c)`` array when the images are in memory, else None.
         stream: an unbatched `tf.data.Dataset` of images (labels stripped) when
             they are streamed, else None.
+        fingerprint: SHA-256 (hex) of the pixels, their layout and the
+            labels, computed in the pass that checks them: equal data, equal
+            fingerprint.
     """
 
     labels: np.ndarray
@@ -56,6 +61,7 @@ class ImageData:
     variance: np.ndarray
     images: np.ndarray = None
     stream: tf.data.Dataset = None
+    fingerprint: str = None
 
     def __len__(self):
         return len(self.labels)
@@ -94,9 +100,18 @@ def _to_float(image, target):
     return tf.cast(image, tf.float32), target
 
 
-def _moments(images):
+def _moments(images, hasher):
+    """Pixel count, sum and sum of squares per channel; ``hasher`` takes in the images too."""
+    hasher.update(f"{images.dtype.str}{images.shape[1:]}".encode())
+    hasher.update(np.ascontiguousarray(images).tobytes())
     pixels = images.reshape(-1, images.shape[-1]).astype(np.float64)
     return len(pixels), pixels.sum(axis=0), np.square(pixels).sum(axis=0)
+
+
+def _fingerprint(hasher, labels):
+    """The data's fingerprint: the images already in ``hasher``, then the labels."""
+    hasher.update(json.dumps(np.asarray(labels).tolist(), default=str).encode())
+    return hasher.hexdigest()
 
 
 def read_training_data(x, y=None, name="x", check=check_labels, labels_name="y"):
@@ -134,7 +149,8 @@ def read_training_data(x, y=None, name="x", check=check_labels, labels_name="y")
         raise ValueError(f"y is missing: expected one label per image of {name}")
     images = check_images(x, name)
     labels = check(y, len(images), labels_name)
-    count, total, squares = _moments(images)
+    hasher = hashlib.sha256()
+    count, total, squares = _moments(images, hasher)
     mean = total / count
     return ImageData(
         labels=labels,
@@ -143,6 +159,7 @@ def read_training_data(x, y=None, name="x", check=check_labels, labels_name="y")
         mean=mean,
         variance=np.maximum(squares / count - mean**2, 0.0),
         images=images,
+        fingerprint=_fingerprint(hasher, labels),
     )
 
 
@@ -218,6 +235,7 @@ def _element_layout(dataset, name):
 def _read_stream(dataset, name, check):
     dataset = _element_layout(dataset, name)
     labels, count, total, squares, shape, dtype = [], 0, 0.0, 0.0, None, None
+    hasher = hashlib.sha256()
     for images, batch_labels in dataset.batch(_SCAN_BATCH).as_numpy_iterator():
         images = check_images(images, name)
         if shape is None:
@@ -226,7 +244,7 @@ def _read_stream(dataset, name, check):
             raise ValueError(
                 f"{name}: all images must have one shape, got {shape} and then {images.shape[1:]}"
             )
-        n, s, q = _moments(images)
+        n, s, q = _moments(images, hasher)
         count, total, squares = count + n, total + s, squares + q
         labels.append(batch_labels)
     if not labels:
@@ -247,6 +265,7 @@ def _read_stream(dataset, name, check):
         mean=mean,
         variance=np.maximum(squares / count - mean**2, 0.0),
         stream=images_only,
+        fingerprint=_fingerprint(hasher, labels),
     )
 
 

@@ -11,8 +11,10 @@ what `autoarch.load` needs to restore the estimator (`save_final_model`,
 `read_model_metadata`).
 """
 
+import hashlib
 import json
 import os
+import socket
 
 from autoarch.export import export_keras, read_keras_metadata
 
@@ -25,6 +27,9 @@ __all__ = [
     "write_identity",
     "read_identity",
     "differences",
+    "short_fingerprint",
+    "plain_search_space",
+    "ProjectLock",
     "jsonable_params",
     "save_final_model",
     "read_model_metadata",
@@ -50,6 +55,26 @@ def identity(task, image_shape, **details):
     return {"task": task, "image_shape": [int(v) for v in image_shape], **details}
 
 
+def short_fingerprint(identity):
+    """Ten hex digits of SHA-256 over ``identity`` (the default project folder's suffix)."""
+    text = json.dumps(identity, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def plain_search_space(search_space):
+    """A user's ``search_space`` as JSON values that keep its meaning: a ``(min, max)`` range
+    becomes ``{"range": [min, max]}`` so that it differs from a list of choices."""
+    if isinstance(search_space, dict):
+        return {str(key): plain_search_space(value) for key, value in sorted(search_space.items())}
+    if isinstance(search_space, tuple):
+        return {"range": [plain_search_space(value) for value in search_space]}
+    if isinstance(search_space, list):
+        return [plain_search_space(value) for value in search_space]
+    if isinstance(search_space, (str, int, float, bool)) or search_space is None:
+        return search_space
+    return repr(search_space)
+
+
 def read_identity(project_dir):
     """The identity stored in ``project_dir``, or None when there is none."""
     path = os.path.join(project_dir, IDENTITY_FILE)
@@ -60,11 +85,22 @@ def read_identity(project_dir):
 
 
 def differences(stored, identity):
-    """How a project's stored identity differs from this fit's, as one line ("" when they match)."""
+    """How a project's stored identity differs from this fit's, as one line ("" when they match).
+
+    Fingerprints show their first ten hex digits, and any value longer than
+    80 characters is cut.
+    """
     different = sorted(key for key in set(stored) | set(identity) if stored.get(key) != identity.get(key))
     return "; ".join(
-        f"{key}: project has {stored.get(key)!r}, this fit has {identity.get(key)!r}" for key in different
+        f"{key}: project has {_short(stored.get(key))}, this fit has {_short(identity.get(key))}" for key in different
     )
+
+
+def _short(value):
+    if isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value):
+        return repr(value[:10] + "...")
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def check_project(project_dir, identity, overwrite):
@@ -161,3 +197,96 @@ def read_model_metadata(path, estimators):
     if not metadata or metadata.get("estimator") not in estimators:
         raise ValueError(f"{path!r} is a Keras file without autoarch's metadata")
     return path, metadata
+
+
+class ProjectLock:
+    """One writer per project: a lock file next to the project folder, holding the writer's pid.
+
+    ``directory/project_name.lock`` is created atomically when a fit starts
+    writing and removed when it ends, so a second process fitting the same
+    project at the same time is refused instead of writing beside the first.
+    A lock left by a process that no longer runs on this machine (killed) is
+    taken over. It sits beside the folder, not in it, so ``overwrite=True``,
+    which deletes the folder, cannot delete it.
+
+    Args:
+        project_dir: ``directory/project_name``.
+    """
+
+    def __init__(self, project_dir):
+        self.path = os.path.normpath(os.fspath(project_dir)) + ".lock"
+        self.held = False
+
+    def __enter__(self):
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.release()
+
+    def holder(self):
+        """``{"pid", "host"}`` of the process holding the lock, or None when there is none."""
+        try:
+            with open(self.path) as file:
+                return json.load(file)
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            return {}  # being written, or garbled: treated as held by an unknown process
+
+    def acquire(self):
+        """Take the lock.
+
+        Raises:
+            RuntimeError: another running process holds it.
+        """
+        os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+        for _ in range(3):
+            try:
+                descriptor = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                holder = self.holder()
+                if holder is None:
+                    continue  # released meanwhile
+                if _running(holder):
+                    raise RuntimeError(
+                        f"the project {self.path[:-5]!r} is being fitted by another process "
+                        f"(pid {holder.get('pid', '?')} on {holder.get('host', '?')!r}, see {self.path!r}): "
+                        "wait for it to end, or choose another project_name. If no such process "
+                        "runs any more, delete the lock file."
+                    ) from None
+                try:
+                    os.remove(self.path)  # a dead process's lock: take it over
+                except FileNotFoundError:
+                    pass
+                continue
+            with os.fdopen(descriptor, "w") as file:
+                json.dump({"pid": os.getpid(), "host": socket.gethostname()}, file)
+            self.held = True
+            return
+        raise RuntimeError(f"could not take the lock {self.path!r}: other processes keep taking it")
+
+    def release(self):
+        """Give the lock back (only if this object holds it)."""
+        if self.held:
+            self.held = False
+            try:
+                os.remove(self.path)
+            except FileNotFoundError:
+                pass
+
+
+def _running(holder):
+    """Whether the process of a lock's ``holder`` may still run (unknown hosts and pids: yes)."""
+    pid = holder.get("pid")
+    if holder.get("host") != socket.gethostname() or not isinstance(pid, int):
+        return True
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

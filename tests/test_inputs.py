@@ -322,3 +322,16 @@ def test_batches_with_drop_remainder_of_images_without_channel_axis(small, label
     data = read_training_data(dataset)
     assert data.image_shape == (8, 8, 1) and len(data) == 120
     np.testing.assert_array_equal(data.labels, labels)
+
+
+def test_the_fingerprint_follows_pixels_and_labels_and_streams_agree_with_themselves():
+    images = np.arange(4 * 8 * 8, dtype=np.uint8).reshape(4, 8, 8)
+    labels = np.array([0, 1, 0, 1])
+    first = read_training_data(images, labels).fingerprint
+    assert read_training_data(images.copy(), labels.copy()).fingerprint == first
+    changed = images.copy()
+    changed[3, 7, 7] += 1
+    assert read_training_data(changed, labels).fingerprint != first
+    assert read_training_data(images, labels[::-1]).fingerprint != first
+    stream = tf.data.Dataset.from_tensor_slices((images[..., None], labels))
+    assert read_training_data(stream).fingerprint == read_training_data(stream).fingerprint

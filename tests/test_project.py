@@ -123,3 +123,24 @@ def test_a_file_path_is_refused(tmp_path, overwrite):
 def test_the_final_model_lives_in_the_project():
     assert project.FINAL_MODEL == os.path.join("final", "model.keras")
     assert IDENTITY_FILE == "autoarch.json"
+
+
+def test_the_short_fingerprint_follows_every_value_and_ignores_key_order():
+    one = {"task": "classification", "seed": 0, "search_space": {"a": 1}}
+    assert project.short_fingerprint(one) == project.short_fingerprint(dict(reversed(list(one.items()))))
+    assert project.short_fingerprint(one) != project.short_fingerprint({**one, "seed": 1})
+    assert len(project.short_fingerprint(one)) == 10
+
+
+def test_a_range_and_a_list_of_the_same_bounds_are_different_spaces():
+    as_range = project.plain_search_space({"learning_rate": (1e-3, 1e-2)})
+    as_choice = project.plain_search_space({"learning_rate": [1e-3, 1e-2]})
+    assert as_range == {"learning_rate": {"range": [1e-3, 1e-2]}}
+    assert as_range != as_choice
+
+
+def test_differences_shorten_fingerprints_and_long_values():
+    stored = {"data": "a" * 64, "genotype": "x" * 200}
+    line = project.differences(stored, {"data": "b" * 64, "genotype": None})
+    assert "data: project has 'aaaaaaaaaa...', this fit has 'bbbbbbbbbb...'" in line
+    assert "genotype: project has '" + "x" * 76 + "..., this fit has None" in line

@@ -19,6 +19,7 @@ worker, a worker that asks for a trial while other trials run is told to wait
 (``IDLE``) rather than to stop.
 """
 
+import contextlib
 import logging
 import os
 import threading
@@ -439,6 +440,17 @@ def open_project(project_dir, identity, overwrite):
         join_project(project_dir, identity)
     else:
         project.check_project(project_dir, identity, overwrite)
+
+
+def project_lock(project_dir):
+    """The lock a fit holds on its project (`autoarch.project.ProjectLock`); none for a worker.
+
+    Workers share the chief's project by design; the chief (or a process
+    without distribution) is its one writer.
+    """
+    if role() == "worker":
+        return contextlib.nullcontext()
+    return project.ProjectLock(project_dir)
 
 
 def write_identity(project_dir, identity):

@@ -46,6 +46,7 @@ def _classifier(tmp_path, **params):
         search_space=tiny_space(),
         genotype=DARTS_V2,
         verbose=0,
+        project_name=PROJECT,
     )
     settings.update(params)
     return autoarch.ImageClassifier(**settings)
@@ -93,7 +94,7 @@ from autoarch.darts import DARTS_V2
 
 data = np.load({data!r})
 autoarch.ImageClassifier(
-    max_trials=3, tuner="random", seed=0, directory={directory!r},
+    max_trials=3, tuner="random", seed=0, directory={directory!r}, project_name="image_classifier",
     search_space={space!r}, genotype=DARTS_V2, verbose=0,
 ).fit(data["x"], data["y"])
 """
