@@ -164,6 +164,13 @@ def main():
         write_results(figures, f"long_search_oracle_bayesian_{args.trials}.json")
         return
 
+    if args.devices:
+        import tensorflow as tf
+
+        if not tf.config.list_physical_devices("GPU"):  # N logical CPU devices, before TensorFlow starts
+            cpu = tf.config.list_physical_devices("CPU")[0]
+            tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * args.devices)
+
     import keras_tuner
     import numpy as np
     from sklearn.datasets import load_digits
