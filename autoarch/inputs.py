@@ -304,6 +304,7 @@ def read_image_folder(path, image_size=None):
     Args:
         path: the folder; its subfolders (sorted by name) are the classes, and
             their image files (`IMAGE_EXTENSIONS`, sorted by name) the samples.
+            Hidden subfolders and files (names starting with ``.``) are skipped.
         image_size: ``(height, width)`` every image is resized to; None (the
             default) keeps the first image's size.
 
@@ -326,7 +327,8 @@ def read_image_folder(path, image_size=None):
         (os.path.join(path, label, f), label)
         for label in classes
         for f in sorted(os.listdir(os.path.join(path, label)))
-        if f.lower().endswith(IMAGE_EXTENSIONS)
+        # Hidden files are skipped: macOS's "._name.png" resource forks are no images.
+        if f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith(".")
     ]
     if not classes or not files:
         raise ValueError(

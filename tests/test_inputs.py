@@ -335,3 +335,32 @@ def test_the_fingerprint_follows_pixels_and_labels_and_streams_agree_with_themse
     assert read_training_data(images, labels[::-1]).fingerprint != first
     stream = tf.data.Dataset.from_tensor_slices((images[..., None], labels))
     assert read_training_data(stream).fingerprint == read_training_data(stream).fingerprint
+
+
+def test_bmp_and_gif_images_are_read_and_hidden_folders_and_files_skipped(tmp_path):
+    from PIL import Image  # matplotlib's own dependency
+
+    rng = np.random.default_rng(0)
+    written = {}
+    for label, extension in (("bmp_class", "bmp"), ("gif_class", "gif")):
+        (tmp_path / label).mkdir()
+        for index in range(2):
+            pixels = rng.integers(0, 256, size=(8, 8), dtype=np.uint8)
+            Image.fromarray(pixels).save(tmp_path / label / f"{index}.{extension}")
+            written[(label, index)] = pixels
+    (tmp_path / ".hidden").mkdir()
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / ".hidden" / "0.png")
+    (tmp_path / "bmp_class" / "._0.png").write_bytes(b"\x00\x05\x16\x07 a resource fork, not an image")
+
+    images, labels = read_image_folder(tmp_path)
+    assert labels.tolist() == ["bmp_class", "bmp_class", "gif_class", "gif_class"]
+    np.testing.assert_array_equal(images[0, ..., 0], written[("bmp_class", 0)])
+    np.testing.assert_array_equal(images[3, ..., 0], written[("gif_class", 1)])
+
+
+def test_a_label_column_counts_as_one_dimensional():
+    images = np.zeros((6, 8, 8), np.uint8)
+    labels = np.array([0, 1, 2, 0, 1, 2])
+    data = read_training_data(images, labels[:, None])
+    assert data.labels.shape == (6,)
+    np.testing.assert_array_equal(data.labels, labels)
