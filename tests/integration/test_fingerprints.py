@@ -125,3 +125,20 @@ def test_the_lock_is_atomic_between_two_lockers(tmp_path):
     assert not os.path.exists(first.path)
     with second:
         assert os.path.exists(second.path)
+
+
+def test_overwrite_deletes_an_autoarch_project_and_starts_again(tmp_path, digits_uint8):
+    # Issue 17, item 1 (a folder autoarch did not make is never deleted: test_bad_input.py).
+    x, y, _, _ = digits_uint8
+    first = _classifier(tmp_path, project_name="mine").fit(x[:300], y[:300])
+    first_data = first_identity(first)["data"]
+    (tmp_path / "mine" / "left_over.txt").write_text("from the first fit")
+    trial_file = tmp_path / "mine" / "trial_0" / "result.json"
+    before = trial_file.stat().st_mtime_ns
+    # Other data under the same name: refused without overwrite, replaced with it.
+    again = _classifier(tmp_path, project_name="mine", overwrite=True).fit(x[300:], y[300:])
+    assert again.project_dir_ == first.project_dir_
+    assert not (tmp_path / "mine" / "left_over.txt").exists()
+    assert trial_file.stat().st_mtime_ns != before  # the trial ran again
+    assert first_identity(again)["data"] != first_data  # the project is now the second fit's
+    assert [row["status"] for row in again.results_] == ["COMPLETED"]
