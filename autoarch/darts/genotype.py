@@ -434,14 +434,31 @@ def _select_edges(weights, edge_weights, primitives, nodes):
         A list of ``[edge_row, input_index, op_column]``, two per node, each
         node's pair ordered by edge strength, strongest first.
     """
-    candidates = [k for k, name in enumerate(primitives) if name != "none"]
+    best = best_operations(weights, primitives)
     scaled = weights if edge_weights is None else weights * edge_weights[:, None]
+    return keep_strongest_edges(best, scaled[np.arange(len(best)), best], nodes)
+
+
+def best_operations(scores, primitives):
+    """Per edge (row of ``scores``), the column of its highest score other than ``none``'s.
+
+    Ties go to the operation listed first in ``primitives``.
+    """
+    candidates = [k for k, name in enumerate(primitives) if name != "none"]
+    return np.array([candidates[int(np.argmax(row[candidates]))] for row in scores], dtype=int)
+
+
+def keep_strongest_edges(best, strength, nodes):
+    """Per node its two edges of largest ``strength``, strongest first, with their ``best`` operation.
+
+    Returns:
+        A list of ``[edge_row, input_index, op_column]``, two per node. Among
+        equally strong edges the lower input index wins (``sorted`` is stable).
+    """
     selected = []
     for rows in _cell_edges(nodes):
-        best = {row: candidates[int(np.argmax(weights[row, candidates]))] for row in rows}
-        # sorted() is stable: among equally strong edges the lower input index wins.
-        kept = sorted(rows, key=lambda row: -scaled[row, best[row]])[:2]
-        selected += [[row, row - rows.start, best[row]] for row in kept]
+        kept = sorted(rows, key=lambda row: -strength[row])[:2]
+        selected += [[row, row - rows.start, int(best[row])] for row in kept]
     return selected
 
 

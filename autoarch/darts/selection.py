@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from autoarch.darts.genotype import Genotype, _cap_skips, _cell_edges
+from autoarch.darts.genotype import Genotype, _cap_skips, best_operations, keep_strongest_edges
 
 __all__ = ["SELECTIONS", "PerturbationScores", "perturbation_scores", "perturbation_genotype"]
 
@@ -117,13 +117,7 @@ def perturbation_scores(network, images, targets, batch_size=256):
 
 def _select(operations, edges, primitives, nodes):
     """Per node the two edges with the largest rise, each with its operation of largest rise."""
-    candidates = [k for k, name in enumerate(primitives) if name != "none"]
-    selected = []
-    for rows in _cell_edges(nodes):
-        best = {row: candidates[int(np.argmax(operations[row, candidates]))] for row in rows}
-        kept = sorted(rows, key=lambda row: -edges[row])[:2]
-        selected += [[row, row - rows.start, best[row]] for row in kept]
-    return selected
+    return keep_strongest_edges(best_operations(operations, primitives), edges, nodes)
 
 
 def perturbation_genotype(network, images, targets, max_skip_connections=None, batch_size=256):
