@@ -14,6 +14,7 @@ from autoarch.darts import bilevel
 from autoarch.darts.cells import SearchCell, num_edges, reduction_layers
 from autoarch.darts.genotype import derive_genotype
 from autoarch.darts.operations import PRIMITIVES, BatchStatNorm, validate_primitives
+from autoarch.darts.optimizers import FusedAdam, FusedSGD
 from autoarch.parameters import integer
 from autoarch.validation import MIN_IMAGE_SIZE
 
@@ -271,12 +272,14 @@ class SearchNetwork(keras.Model):
         optimizers passed in must have been created there too.
 
         Args:
-            weight_optimizer: optimizer of the network weights. Default: SGD with
+            weight_optimizer: optimizer of the network weights. Default: SGD
+                (`autoarch.darts.optimizers.FusedSGD`) with
                 ``momentum`` whose learning rate is cosine-annealed per epoch from
                 ``weight_learning_rate`` to ``weight_learning_rate_min`` over the
                 epochs given to ``fit``. Second order needs an SGD optimizer.
             arch_optimizer: optimizer of the architecture variables. Default: Adam
-                (``arch_learning_rate``, betas 0.5 and 0.999).
+                (`autoarch.darts.optimizers.FusedAdam`, ``arch_learning_rate``,
+                betas 0.5 and 0.999).
             weight_decay: coupled L2 decay added to the weight gradients after
                 clipping, as in the reference (not Keras's decoupled decay).
             grad_clip: global-norm clipping of the weight gradients (None: off).
@@ -294,9 +297,9 @@ class SearchNetwork(keras.Model):
         self._default_schedule = weight_optimizer is None
         with self.distribute_strategy.scope():
             if weight_optimizer is None:
-                weight_optimizer = keras.optimizers.SGD(weight_learning_rate, momentum=momentum)
+                weight_optimizer = FusedSGD(weight_learning_rate, momentum=momentum)
             if arch_optimizer is None:
-                arch_optimizer = keras.optimizers.Adam(arch_learning_rate, beta_1=0.5, beta_2=0.999)
+                arch_optimizer = FusedAdam(arch_learning_rate, beta_1=0.5, beta_2=0.999)
         bilevel.check_optimizers(self, weight_optimizer, arch_optimizer)
         if second_order and not isinstance(weight_optimizer, keras.optimizers.SGD):
             raise ValueError(

@@ -333,11 +333,12 @@ class DartsTuner(BaseTuner):
                 verbose=stage_verbose,
             )
             # Plain Python floats: keras-tuner sends them over gRPC as map<string, double>.
-            metrics = {str(name): float(value) for name, value in evaluate_network(task, network).items()}
+            predictions = holdout_predictions(task, network)
+            metrics = {str(name): float(value) for name, value in evaluate_network(task, network, predictions).items()}
             if not all(math.isfinite(v) for v in metrics.values()):
                 raise FailedTrialError(f"diverged: holdout metrics are not finite: {metrics}")
             network.save_weights(folder.weights_path)
-            folder.write_predictions(*holdout_predictions(task, network))  # for the ensemble selection
+            folder.write_predictions(*predictions)  # for the ensemble selection
             self._keep_if_among_best(trial.trial_id, metrics, network)
             record.update(status="COMPLETED", metrics=metrics)
             return metrics

@@ -1,0 +1,187 @@
+"""Benchmark: where the seconds of one small fit go (issue 14): tracing against computing.
+
+Fits ``ImageClassifier(max_trials=1, seed=S)`` on one task and splits its wall
+time into stages: start-up, the first search epoch (which traces the bilevel
+step), the other search epochs, the first training epoch (which traces the
+network's step), the other training epochs, and the rest (holdout scoring,
+the final fit and wrapping). Counts the traces of every Keras step function
+(`autoarch.step_traces.count_traces`), and records the peak resident memory
+and the test accuracy. With ``--autokeras PY`` (the python that
+``../shared/tools/autokeras/setup.sh`` prints) AutoKeras 3.0 then fits the
+same split in a subprocess, one after the other, and the wall-time ratio is
+reported.
+
+Tasks: ``digits:300`` (first 300 digits fit, last 297 test), ``digits`` (first
+1,500), ``mnist10k`` (``../shared/data/mnist10k``: first 8,000 fit, last 2,000
+test). Results go to ``benchmarks/results/fixed_costs_<task>[_<tag>].json``.
+
+Run from the repository root, on a quiet machine::
+
+    python benchmarks/fixed_costs.py digits:300 [--seed 0] [--tag before]
+        [--autokeras "$(../shared/tools/autokeras/setup.sh)"]
+"""
+
+import argparse
+import gzip
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MNIST = os.path.join(ROOT, "..", "shared", "data", "mnist10k")
+AUTOKERAS_RUN = os.path.join(ROOT, "..", "shared", "tools", "autokeras", "run.py")
+
+
+def load(task):
+    """``(x_fit, y_fit, x_test, y_test)`` of a task, split as the AutoKeras runner splits it."""
+    import numpy as np
+
+    name, _, limit = task.partition(":")
+    if name == "digits":
+        from sklearn.datasets import load_digits
+
+        digits = load_digits()
+        x, y = (digits.images * 16).clip(0, 255).astype("uint8"), digits.target
+        x_fit, y_fit, x_test, y_test = x[:1500], y[:1500], x[1500:], y[1500:]
+    elif name == "mnist10k":
+        with gzip.open(os.path.join(MNIST, "t10k-images-idx3-ubyte.gz")) as file:
+            x = np.frombuffer(file.read(), np.uint8, offset=16).reshape(-1, 28, 28)
+        with gzip.open(os.path.join(MNIST, "t10k-labels-idx1-ubyte.gz")) as file:
+            y = np.frombuffer(file.read(), np.uint8, offset=8)
+        x_fit, y_fit, x_test, y_test = x[:8000], y[:8000], x[8000:], y[8000:]
+    else:
+        raise SystemExit(f"unknown task {task!r}: digits[:N] or mnist10k[:N]")
+    if limit:
+        x_fit, y_fit = x_fit[: int(limit)], y_fit[: int(limit)]
+    return x_fit, y_fit, x_test, y_test
+
+
+class StageClock:
+    """Records when every Keras ``fit`` of one estimator fit starts, and when its epochs end.
+
+    Installed by wrapping ``keras.Model.fit``, so the search network's fit, the
+    trial network's and the final fit are all seen without changing autoarch.
+    """
+
+    def __init__(self):
+        self.fits = []
+
+    def install(self):
+        import keras
+
+        clock, original = self, keras.Model.fit
+
+        def timed_fit(model, *args, **kwargs):
+            record = {"model": type(model).__name__, "start": time.monotonic(), "epoch_ends": []}
+            clock.fits.append(record)
+
+            class EpochEnds(keras.callbacks.Callback):
+                def on_epoch_end(self, epoch, logs=None):
+                    record["epoch_ends"].append(time.monotonic())
+
+            kwargs["callbacks"] = list(kwargs.get("callbacks") or []) + [EpochEnds()]
+            try:
+                return original(model, *args, **kwargs)
+            finally:
+                record["end"] = time.monotonic()
+
+        keras.Model.fit = timed_fit
+
+    def stages(self, started, ended):
+        """The stage table: seconds per stage, in order."""
+        search = [f for f in self.fits if f["model"] == "SearchNetwork"]
+        training = [f for f in self.fits if f["model"] != "SearchNetwork"]
+        rows = {}
+        first = self.fits[0]["start"] if self.fits else ended
+        rows["start-up to the first search epoch"] = first - started
+        if search:
+            fit = search[0]
+            ends = fit["epoch_ends"]
+            rows["first search epoch (traces the bilevel step)"] = ends[0] - fit["start"]
+            rows[f"the other {len(ends) - 1} search epochs"] = fit["end"] - ends[0]
+        if training:
+            fit = training[0]
+            ends = fit["epoch_ends"]
+            if search:
+                rows["between search and training (derivation, network build)"] = fit["start"] - search[0]["end"]
+            rows["first training epoch (traces the network's step)"] = ends[0] - fit["start"]
+            rows[f"the other {len(ends) - 1} training epochs"] = fit["end"] - ends[0]
+            if len(training) > 1:
+                final = training[1]
+                rows["holdout scoring, saving, final fit set-up"] = final["start"] - fit["end"]
+                rows["final fit, first epoch"] = final["epoch_ends"][0] - final["start"]
+                rows[f"final fit, the other {len(final['epoch_ends']) - 1} epochs"] = final["end"] - final["epoch_ends"][0]
+                rows["wrapping the final model"] = ended - final["end"]
+            else:
+                rows["holdout scoring, saving and wrapping"] = ended - fit["end"]
+        rows["whole fit"] = ended - started
+        return {name: round(seconds, 2) for name, seconds in rows.items()}
+
+
+def run_autokeras(python, task, seed):
+    """AutoKeras's figures for ``task`` from the shared runner (one trial, 10 epochs)."""
+    done = subprocess.run(
+        [python, AUTOKERAS_RUN, task, "--seed", str(seed)], capture_output=True, text=True, check=True
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("task", nargs="?", default="digits:300")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--tag", default="")
+    parser.add_argument("--autokeras", help="python of AutoKeras's venv (../shared/tools/autokeras/setup.sh)")
+    args = parser.parse_args()
+
+    import numpy as np
+
+    import autoarch
+    from autoarch.step_traces import count_traces
+
+    x_fit, y_fit, x_test, y_test = load(args.task)
+    clock = StageClock()
+    clock.install()
+    with tempfile.TemporaryDirectory() as directory, count_traces() as traces:
+        clf = autoarch.ImageClassifier(max_trials=1, seed=args.seed, directory=directory, verbose=0)
+        started = time.monotonic()
+        clf.fit(x_fit, y_fit)
+        ended = time.monotonic()
+        accuracy = float(np.mean(clf.predict(x_test) == y_test))
+    figures = {
+        "benchmark": "fixed_costs",
+        "task": args.task,
+        "seed": args.seed,
+        "tag": args.tag,
+        "train_images": len(x_fit),
+        "stages_seconds": clock.stages(started, ended),
+        "fit_seconds": round(ended - started, 1),
+        "traces": dict(traces),
+        "test_accuracy": round(accuracy, 4),
+        "parameters": int(clf.model_.count_params()),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+    }
+    if args.autokeras:
+        peer = run_autokeras(args.autokeras, args.task, args.seed)
+        figures["autokeras"] = peer
+        figures["wall_time_ratio_to_autokeras"] = round(figures["fit_seconds"] / peer["fit_s"], 2)
+    for name, seconds in figures["stages_seconds"].items():
+        print(f"{name:60s} {seconds:7.2f} s")
+    print(f"traces {figures['traces']}, test accuracy {accuracy:.4f}, peak {figures['peak_rss_mb']} MB")
+    results = os.path.join(ROOT, "benchmarks", "results")
+    name = args.task.replace(":", "_") + (f"_{args.tag}" if args.tag else "")
+    with open(os.path.join(results, f"fixed_costs_{name}.json"), "w") as file:
+        json.dump(figures, file, indent=1)
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
