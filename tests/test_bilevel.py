@@ -203,3 +203,33 @@ def test_fit_compiles_with_xla_on_cpu(digits):
     history = net.fit(data, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
     assert changed(before, net.arch_variables)[1]  # the single cell is a reduction cell
+
+
+def test_restart_trains_exactly_as_a_new_network_without_a_new_trace(digits):
+    """`SearchNetwork.restart` keeps the traced step and forgets everything else."""
+    x, y = digits
+    first = paired_search_dataset(x[:64], y[:64], x[64:128], y[64:128], batch_size=16, seed=0)
+
+    def second():  # a new dataset each time: iterating one again reshuffles it
+        return paired_search_dataset(x[128:192], y[128:192], x[192:256], y[192:256], batch_size=16, seed=1)
+
+
+    keras.utils.set_random_seed(7)  # the convolutions' initial weights
+    fresh = tiny_network(seed=3)
+    fresh.compile(weight_learning_rate=0.05, arch_learning_rate=0.01)
+    expected = fresh.fit(second(), epochs=2, verbose=0).history
+
+    reused = tiny_network(seed=0)
+    reused.compile(weight_learning_rate=0.025, arch_learning_rate=0.003)
+    reused.fit(first, epochs=1, verbose=0)  # weights, alphas and optimizer state all move
+    traced = reused.train_function
+    keras.utils.set_random_seed(7)
+    reused.restart(tiny_network(seed=3), weight_learning_rate=0.05, arch_learning_rate=0.01)
+    got = reused.fit(second(), epochs=2, verbose=0).history
+
+    assert reused.train_function is traced  # the same compiled step
+    for name in ("loss", "arch_loss", "learning_rate"):
+        np.testing.assert_allclose(got[name], expected[name], rtol=1e-5)
+    for mine, theirs in zip(reused.get_weights(), fresh.get_weights()):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-4, atol=1e-6)
+    assert len(reused.alpha_history) == 2

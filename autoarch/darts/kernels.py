@@ -14,10 +14,12 @@ normalization, and so the loss, equals the one of a single device on the whole
 batch.
 """
 
+import weakref
+
 import keras
 from keras import ops
 
-__all__ = ["batch_stat_norm", "several_replicas"]
+__all__ = ["batch_stat_norm", "graph_constant", "several_replicas"]
 
 _FUSED_DTYPES = ("float16", "bfloat16", "float32")
 
@@ -47,18 +49,50 @@ def batch_stat_norm(x, epsilon, scale=None):
     return centered * factor
 
 
+def graph_constant(key, make):
+    """``make()``, created once per graph being traced and shared by every call with ``key``.
+
+    A supernet's step makes the same small constants (zero offsets, pooling
+    window counts) hundreds of times; each is a graph node that costs time to
+    trace, so a traced graph gets one of each. Eager calls just call ``make``.
+    """
+    import tensorflow as tf
+
+    if tf.executing_eagerly():
+        return make()
+    graph = tf.compat.v1.get_default_graph()
+    cache = _GRAPH_CONSTANTS.setdefault(graph, {})
+    if key not in cache:
+        with _no_control_dependencies():
+            cache[key] = make()
+    return cache[key]
+
+
+_GRAPH_CONSTANTS = weakref.WeakKeyDictionary()
+
+
+def _no_control_dependencies():
+    """A context without the control dependencies of the current block, so a cached constant fits everywhere."""
+    import tensorflow as tf
+
+    return tf.control_dependencies(None)
+
+
 def _fused_tensorflow(x, epsilon, scale):
     import tensorflow as tf
 
     # The raw op with a filled scale: the public wrapper adds several constants and
     # checks per call, which slows tracing of a supernet's hundreds of norms.
     channels = x.shape[-1]
-    gamma = tf.fill([channels], 1.0 if scale is None else tf.cast(scale, tf.float32))
-    empty = tf.zeros([0], tf.float32)
+    if scale is None:
+        gamma = graph_constant(("ones", channels), lambda: tf.ones([channels], tf.float32))
+    else:
+        gamma = tf.fill([channels], tf.cast(scale, tf.float32))
+    empty = graph_constant(("zeros", 0), lambda: tf.zeros([0], tf.float32))
     return tf.raw_ops.FusedBatchNormV3(
         x=x,
         scale=gamma,
-        offset=tf.zeros([channels], tf.float32),
+        offset=graph_constant(("zeros", channels), lambda: tf.zeros([channels], tf.float32)),
         mean=empty,
         variance=empty,
         epsilon=max(epsilon, 1.001e-5),

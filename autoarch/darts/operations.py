@@ -19,9 +19,10 @@ averages, and follows pools with it, as the DARTS search model does; ``search=Fa
 """
 
 import keras
+import numpy as np
 from keras import layers, ops
 
-from autoarch.darts.kernels import batch_stat_norm, several_replicas
+from autoarch.darts.kernels import batch_stat_norm, graph_constant, several_replicas
 from autoarch.darts.primitives import PRIMITIVES, validate_primitives
 
 __all__ = [
@@ -78,10 +79,18 @@ def _average_pool_3x3(x):
     forward and backward on CPU. Needs static spatial sizes.
     """
     height, width, channels = x.shape[1:]
-    sums = ops.depthwise_conv(x, ops.ones((3, 3, channels, 1), x.dtype), 1, "same")
-    ones = ops.ones((1, height, width, 1), x.dtype)
-    counts = ops.depthwise_conv(ones, ops.ones((3, 3, 1, 1), x.dtype), 1, "same")
+    dtype = x.dtype
+    kernel = graph_constant(("window", channels, dtype), lambda: ops.ones((3, 3, channels, 1), dtype))
+    sums = ops.depthwise_conv(x, kernel, 1, "same")
+    counts = graph_constant(("window counts", height, width, dtype), lambda: _window_counts(height, width, dtype))
     return sums / counts
+
+
+def _window_counts(height, width, dtype):
+    """Pixels of each 3x3 window inside a ``height`` x ``width`` image, shape ``(1, h, w, 1)``."""
+    rows = np.minimum(np.arange(height) + 1, height - 1) - np.maximum(np.arange(height) - 1, 0) + 1
+    columns = np.minimum(np.arange(width) + 1, width - 1) - np.maximum(np.arange(width) - 1, 0) + 1
+    return ops.convert_to_tensor(np.outer(rows, columns)[None, :, :, None], dtype)
 
 
 @keras.saving.register_keras_serializable(package="autoarch")

@@ -15,7 +15,9 @@ up to float rounding.
 
 import keras
 
-__all__ = ["FusedAdam", "FusedSGD"]
+from autoarch.darts.kernels import graph_constant
+
+__all__ = ["FusedAdam", "FusedSGD", "restart_optimizer"]
 
 
 def _fused(optimizer):
@@ -50,7 +52,8 @@ class FusedAdam(keras.optimizers.Adam):
         index = self._get_variable_index(variable)
         dtype = variable.dtype
         step = tf.cast(self.iterations + 1, dtype)
-        beta_1, beta_2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
+        beta_1 = graph_constant(("beta", self.beta_1, dtype), lambda: tf.constant(self.beta_1, dtype))
+        beta_2 = graph_constant(("beta", self.beta_2, dtype), lambda: tf.constant(self.beta_2, dtype))
         tf.raw_ops.ResourceApplyAdam(
             var=_handle(variable),
             m=_handle(self._momentums[index]),
@@ -60,7 +63,7 @@ class FusedAdam(keras.optimizers.Adam):
             lr=tf.cast(learning_rate, dtype),
             beta1=beta_1,
             beta2=beta_2,
-            epsilon=tf.cast(self.epsilon, dtype),
+            epsilon=graph_constant(("epsilon", self.epsilon, dtype), lambda: tf.constant(self.epsilon, dtype)),
             grad=tf.cast(gradient, dtype),
         )
 
@@ -84,5 +87,19 @@ class FusedSGD(keras.optimizers.SGD):
             accum=_handle(self.momentums[self._get_variable_index(variable)]),
             lr=tf.cast(learning_rate, dtype),
             grad=tf.cast(gradient, dtype),
-            momentum=tf.cast(self.momentum, dtype),
+            momentum=graph_constant(("momentum", self.momentum, dtype), lambda: tf.constant(self.momentum, dtype)),
         )
+
+
+def restart_optimizer(optimizer, learning_rate=None):
+    """Zero ``optimizer``'s state and step count, as in a newly built one.
+
+    Its learning rate becomes ``learning_rate`` (None: it keeps the current
+    one). A compiled model whose optimizer restarts trains on as a newly
+    compiled one would, without tracing its step again.
+    """
+    if learning_rate is None:
+        learning_rate = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+    for variable in optimizer.variables:
+        variable.assign(keras.ops.zeros(variable.shape, variable.dtype))
+    optimizer.learning_rate = learning_rate

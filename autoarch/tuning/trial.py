@@ -30,6 +30,7 @@ from autoarch.darts.optimizers import FusedAdam
 from autoarch.darts.selection import perturbation_genotype
 from autoarch.darts.supernet import cosine_learning_rate
 from autoarch.pipeline import Augmentation, batches, paired_batches
+from autoarch.tuning.compiled import CompiledNetworks
 
 __all__ = [
     "Task",
@@ -86,6 +87,8 @@ class Task:
         strategy: the ``tf.distribute`` strategy every network of a trial is
             built, compiled and trained under (None: TensorFlow's default
             device); see `autoarch.runtime.device_strategy`.
+        compiled: the compiled networks a later trial of the same shapes
+            reuses instead of tracing its step again.
     """
 
     data: object
@@ -103,6 +106,7 @@ class Task:
     max_model_size: int = None
     genotype: object = None
     strategy: object = None
+    compiled: CompiledNetworks = field(default_factory=CompiledNetworks)
 
     @property
     def image_shape(self):
@@ -227,23 +231,29 @@ def run_search(task, settings, verbose=0):
         train, val, batch_size=batch_size, image_size=size, seed=seed, cache=True,
         **task.normalization(),
     )
+    options = dict(
+        init_channels=int(settings["init_channels"]),
+        layers=int(settings["cells"]),
+        nodes=int(settings["nodes"]),
+        primitives=tuple(task.primitives),
+        partial_channels=int(settings["partial_channels"]),
+        regression=task.regression,
+    )
+    shape = size + (task.image_shape[2],)
+    second_order = bool(settings["second_order"])
+    key = (shape, task.num_outputs, batch_size, second_order, tuple(sorted(options.items())))
+    learning_rates = dict(
+        weight_learning_rate=float(settings["search_learning_rate"]),
+        arch_learning_rate=float(settings["arch_learning_rate"]),
+    )
+    reused = task.compiled.take("search", key)
     with task.scope():
-        network = SearchNetwork(
-            size + (task.image_shape[2],),
-            task.num_outputs,
-            init_channels=int(settings["init_channels"]),
-            layers=int(settings["cells"]),
-            nodes=int(settings["nodes"]),
-            primitives=task.primitives,
-            partial_channels=int(settings["partial_channels"]),
-            seed=seed,
-            regression=task.regression,
-        )
-        network.compile(
-            weight_learning_rate=float(settings["search_learning_rate"]),
-            arch_learning_rate=float(settings["arch_learning_rate"]),
-            second_order=bool(settings["second_order"]),
-        )
+        network = SearchNetwork(shape, task.num_outputs, seed=seed, **options)
+        if reused is None:
+            network.compile(second_order=second_order, **learning_rates)
+        else:  # the same step: keep its trace, start from the new network's weights
+            reused.restart(network, **learning_rates)
+            network = reused
     callbacks = [
         keras.callbacks.TerminateOnNaN(),
         CollapseGuard(max_skip_connections=MAX_SKIP_CONNECTIONS, patience=None),
@@ -256,6 +266,7 @@ def run_search(task, settings, verbose=0):
     except (tf.errors.ResourceExhaustedError, MemoryError) as error:
         raise FailedTrialError(f"out of memory during the search: {error}") from error
     _check_finite(history, "search")
+    task.compiled.keep("search", key, network)
     if settings.get("selection", "alpha") == "perturbation":
         images, targets = _selection_samples(task, halves[1], size)
         genotype, _ = perturbation_genotype(network, images, targets, max_skip_connections=MAX_SKIP_CONNECTIONS)

@@ -26,12 +26,19 @@ from keras_tuner.src.engine.trial import TrialStatus
 
 from autoarch.darts import Genotype
 from autoarch.darts.confidence import search_confidence
+from autoarch.darts.optimizers import restart_optimizer
 from autoarch.runtime import clear_kernel_cache, released_graphs
 from autoarch.tuning import distributed
 from autoarch.tuning import space as space_module
 from autoarch.tuning.evolution import RegularizedEvolutionOracle
 from autoarch.tuning.ranking import best_trial, ensemble_candidates, rank_key, ranked_trials
-from autoarch.tuning.trial import evaluate_network, holdout_predictions, make_network, run_search, train_network
+from autoarch.tuning.trial import (
+    evaluate_network,
+    holdout_predictions,
+    make_network,
+    run_search,
+    train_network,
+)
 from autoarch.tuning.trial_folder import (  # noqa: F401  (the file names: re-exported for old imports)
     ALPHAS_FILE,
     GENOTYPE_FILE,
@@ -248,6 +255,7 @@ class DartsTuner(BaseTuner):
             self.on_search_end()
         finally:
             self._stop_heartbeat()
+            task.compiled.clear()  # no trial will reuse them: free their memory before the final fit
             keras_tuner_config.DEBUG = debug
 
     def results(self):
@@ -318,10 +326,12 @@ class DartsTuner(BaseTuner):
                     record["search_confidence"] = search_confidence(alphas[-1])
             folder.write_genotype(genotype)
             record["genotype"] = genotype.to_json()
-            network = make_network(task, genotype, settings)
+            network = self._take_network(previous) if previous else None
+            if network is None:
+                network = make_network(task, genotype, settings)
+                if previous:
+                    network.load_weights(TrialFolder(self.get_trial_dir(previous)).weights_path)
             record["parameters"] = int(network.count_params())
-            if previous:
-                network.load_weights(TrialFolder(self.get_trial_dir(previous)).weights_path)
             epochs = int(settings.get("tuner/epochs", settings["train_epochs"]))
             train_network(
                 task,
@@ -361,6 +371,20 @@ class DartsTuner(BaseTuner):
         # sorted() is stable: an equal rank stays behind the earlier trial, as in `ranked_trials`.
         kept = sorted([*self._kept_networks, (rank, trial_id, network)], key=lambda item: item[0])
         self._kept_networks = kept[: self.keep_networks]
+
+    def _take_network(self, trial_id):
+        """The trained network of ``trial_id``, to continue in a new trial (Hyperband), or None.
+
+        It is no longer kept for the final fit (which would find it trained
+        further); its optimizer starts afresh, as a new network's would, so
+        the continued trial trains as if its network were rebuilt from the
+        saved weights, without tracing its step again.
+        """
+        network = self.trained_network(trial_id)
+        if network is not None:
+            self._kept_networks = [item for item in self._kept_networks if item[1] != trial_id]
+            restart_optimizer(network.optimizer)
+        return network
 
     def trained_network(self, trial_id):
         """The trained network of ``trial_id`` if this process ran it and still holds it, else None.

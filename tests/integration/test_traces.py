@@ -6,9 +6,14 @@ machine would catch reliably. `autoarch.step_traces.count_traces` counts them
 in a real tiny fit.
 """
 
+import os
+
+import keras
+import numpy as np
 import pytest
 
 import autoarch
+from autoarch.darts import DARTS_V2, build_network
 from autoarch.step_traces import count_traces
 
 from .conftest import tiny_space
@@ -30,9 +35,6 @@ def test_one_search_trace_and_one_network_trace_per_trial(digits_uint8, tmp_path
 
 def test_count_traces_counts_a_retrace(digits_uint8):
     """The counter is not blind: a step traced again (``force=True``) counts twice."""
-    import keras
-    import numpy as np
-
     x, y, _, _ = digits_uint8
     model = keras.Sequential([keras.Input((8, 8)), keras.layers.Flatten(), keras.layers.Dense(10)])
     model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
@@ -41,3 +43,57 @@ def test_count_traces_counts_a_retrace(digits_uint8):
         model.make_train_function(force=True)
         model.fit(x[:64].astype(np.float32), y[:64], epochs=1, verbose=0)
     assert traces["Sequential.train_step"] == 2
+
+
+def test_a_later_search_of_the_same_shapes_is_not_traced_again(digits_uint8, tmp_path):
+    """Two trials that differ only in learning rates share one traced search step."""
+    x, y, _, _ = digits_uint8
+    clf = autoarch.ImageClassifier(
+        max_trials=2, tuner="random", seed=0, directory=str(tmp_path), ensemble_size=1,
+        search_space=tiny_space(search_learning_rate=(0.01, 0.1), arch_learning_rate=(1e-3, 1e-2)),
+    )
+    with count_traces() as traces:
+        clf.fit(x[:200], y[:200])
+    assert [row["status"] for row in clf.results_] == ["COMPLETED", "COMPLETED"]
+    first, second = (row["hyperparameters"] for row in clf.results_)
+    assert first["search_learning_rate"] != second["search_learning_rate"]
+    assert traces["SearchNetwork.train_step"] == 1
+    assert traces["Functional.train_step"] <= 2  # one per trial at most: genotypes may differ
+
+
+class TrainingStarts(keras.callbacks.Callback):
+    """The network's weights when each training begins."""
+
+    def __init__(self):
+        super().__init__()
+        self.starts = []
+
+    def on_train_begin(self, logs=None):
+        self.starts.append(self.model.get_weights())
+
+
+def test_hyperband_continues_the_parents_network_without_a_new_trace(digits_uint8, tmp_path):
+    x, y, _, _ = digits_uint8
+    starts = TrainingStarts()
+    clf = autoarch.ImageClassifier(
+        max_trials=4, tuner="hyperband", seed=0, directory=str(tmp_path), genotype=DARTS_V2, refit=False,
+        search_space=tiny_space(train_epochs=(1, 3), learning_rate=(0.001, 0.01), drop_path=0.0),
+    )
+    with count_traces() as traces:
+        clf.fit(x, y, callbacks=[starts])
+    rows = clf.results_
+    assert all(row["status"] == "COMPLETED" for row in rows)
+    continued = [r for r in rows if r["hyperparameters"].get("tuner/trial_id")]
+    assert continued, "hyperband ran no second round"
+    # The best first-round network is kept in memory and continued with its compiled step.
+    assert traces["Functional.train_step"] < len(rows)
+    # Every continued trial starts exactly from its parent's saved weights.
+    for row in continued:
+        position = next(i for i, r in enumerate(rows) if r["trial_id"] == row["trial_id"])
+        parent = os.path.join(clf.project_dir_, f"trial_{row['hyperparameters']['tuner/trial_id']}")
+        network = build_network(
+            DARTS_V2, (8, 8, 1), 10, init_channels=4, layers=3, drop_path=False, output_activation="softmax"
+        )
+        network.load_weights(os.path.join(parent, "network.weights.h5"))
+        for started, saved in zip(starts.starts[position], network.get_weights()):
+            np.testing.assert_array_equal(started, saved)
