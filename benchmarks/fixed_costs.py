@@ -13,7 +13,7 @@ reported.
 
 Tasks: ``digits:300`` (first 300 digits fit, last 297 test), ``digits`` (first
 1,500), ``mnist10k`` (``../shared/data/mnist10k``: first 8,000 fit, last 2,000
-test). Results go to ``benchmarks/results/fixed_costs_<task>[_<tag>].json``.
+test). Results go to ``benchmarks/results/fixed_costs_<task>[_seed<S>][_<tag>].json``.
 
 Run from the repository root, on a quiet machine::
 
@@ -177,7 +177,7 @@ def main():
         print(f"{name:60s} {seconds:7.2f} s")
     print(f"traces {figures['traces']}, test accuracy {accuracy:.4f}, peak {figures['peak_rss_mb']} MB")
     results = os.path.join(ROOT, "benchmarks", "results")
-    name = args.task.replace(":", "_") + (f"_{args.tag}" if args.tag else "")
+    name = args.task.replace(":", "_") + (f"_seed{args.seed}" if args.seed else "") + (f"_{args.tag}" if args.tag else "")
     with open(os.path.join(results, f"fixed_costs_{name}.json"), "w") as file:
         json.dump(figures, file, indent=1)
     print(json.dumps(figures))
