@@ -6,8 +6,10 @@ decode predictions back into the user's own label form. `load` restores a
 fitted estimator.
 """
 
+import copy
 import logging
 import time
+import warnings
 
 import keras
 import keras_tuner
@@ -178,28 +180,45 @@ class _ImageEstimator(NotebookDisplay, BaseEstimator):
         distributed.role()  # refuses bad distribution environment variables before any work
         check_validation_split(validation_split, validation_data)
         primitives = space_module.search_primitives(self.search_space, gpu_present())
-        data, targets, outputs, validation, splits = self._read_data(x, y, validation_split, validation_data)
+        encoder, data, targets, validation, splits = self._read_data(x, y, validation_split, validation_data)
         space = space_module.fit_space(len(data), data.image_shape, self.search_space, gpu_present(), self.allow_flips)
-        identity = self._identity(data, validation, validation_split)
+        identity = self._identity(data, validation, validation_split, encoder)
         project_dir = self._project_dir(identity)
         distributed.open_project(project_dir, identity, self.overwrite)
 
-        # Nothing was written before this line.
+        # Nothing was written, and the estimator was not changed, before this line.
+        self._forget_fit()
+        try:
+            self._search_and_keep(encoder, data, targets, validation, splits, space, identity, project_dir,
+                                  objective, primitives, started, callbacks)
+        except BaseException:
+            self._forget_fit()  # a failed fit leaves the estimator unfitted, never half fitted
+            raise
+        self.fit_seconds_ = time.monotonic() - started
+        return self
+
+    def _search_and_keep(self, encoder, data, targets, validation, splits, space, identity, project_dir,
+                         objective, primitives, started, callbacks):
+        """Run the search and the final fit, and set the fitted attributes."""
         configure_cpu_threads()
         if self.seed is not None:
             keras.utils.set_random_seed(self.seed)
-        with distributed.project_lock(project_dir), log_output(self.verbose), released_graphs():
+        # A project named after the fit's identity is shared only by fits of the same data alike: take turns.
+        wait = self.project_name is None
+        with log_output(self.verbose), distributed.project_lock(project_dir, wait), released_graphs():
             tuner = make_tuner(
-                self.tuner, objective, self.max_trials, space, project_dir,
+                self._oracle_or_name(), objective, self.max_trials, space, project_dir,
                 seed=self.seed, overwrite=self.overwrite, verbose=self.verbose, keep_networks=self.ensemble_size,
             )
             distributed.write_identity(project_dir, identity)
+            outputs = self._output_count(encoder)
             task = self._task(data, targets, outputs, splits, validation, primitives, started, callbacks)
             tuner.search(task)
+            self._set_encoder(encoder)
+            self.image_shape_ = tuple(int(v) for v in data.image_shape)
             self.results_, self.project_dir_ = tuner.results(), project_dir
             self._final_fit_elsewhere = not distributed.does_final_fit()
             if self._final_fit_elsewhere:
-                self.__dict__.pop("model_", None)
                 log.info("search over: %r makes the final model", distributed.final_fit_owner())
             else:
                 self._keep(final_fit(
@@ -207,22 +226,66 @@ class _ImageEstimator(NotebookDisplay, BaseEstimator):
                     refit=self.refit, ensemble_size=self.ensemble_size, max_model_size=self.max_model_size,
                     seed=self.seed, verbose=int(self.verbose), output_layer=self._output_layer,
                 ), project_dir)
-        self.fit_seconds_ = time.monotonic() - started
-        return self
+            tuner.release_memory()
+            self.tuner_ = tuner
+
+    def _forget_fit(self):
+        """Remove every fitted attribute (``classes_``, ``model_``, ...): the estimator is unfitted."""
+        for name in list(vars(self)):
+            if (name.endswith("_") and not name.startswith("_")) or name in self._fitted_private:
+                delattr(self, name)
+
+    _fitted_private = ("_encoding", "_scaling", "_final_fit_elsewhere")
+
+    def __sklearn_is_fitted__(self):
+        """Whether a final model exists: ``fit`` succeeded here (or `load` restored one)."""
+        return hasattr(self, "model_")
+
+    def __sklearn_tags__(self):
+        """scikit-learn's tags: image arrays (3-D or 4-D) in, not 2-D tables; random without a seed."""
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.three_d_array = True
+        tags.non_deterministic = self.seed is None
+        tags.target_tags.required = True
+        return tags
+
+    def _oracle_or_name(self):
+        """The tuner name, or a copy of the user's oracle (``fit`` never changes its parameters).
+
+        Warns when the oracle's own ``max_trials`` or seed differ from the
+        estimator's: the oracle's win.
+        """
+        if isinstance(self.tuner, str):
+            return self.tuner
+        oracle = copy.deepcopy(self.tuner)
+        differences = []
+        if oracle.max_trials != self.max_trials:
+            differences.append(f"max_trials={oracle.max_trials!r} (the estimator's: {self.max_trials!r})")
+        if self.seed is not None and oracle.seed != self.seed:
+            differences.append(f"seed={oracle.seed!r} (the estimator's: {self.seed!r})")
+        if differences:
+            warnings.warn(
+                f"the {type(oracle).__name__} given as tuner keeps its own " + " and ".join(differences),
+                UserWarning,
+                stacklevel=4,
+            )
+        return oracle
 
     def _read_data(self, x, y, validation_split, validation_data):
-        """The checked data, its encoded targets, the output count, the validation data and the splits."""
+        """The target encoder fitted on ``y``, the checked data, its encoded targets, the validation data and the splits."""
         data = read_training_data(x, y, check=self._check_labels)
-        targets, outputs = self._encode_fit_targets(data.labels)
+        encoder = self._encoder_class().fit(data.labels)
+        targets = encoder.encode(data.labels)
         validation = None
         if validation_data is not None:
             validation_images = read_validation_data(validation_data, data.image_shape, check=self._check_labels)
-            validation = validation_images, self._encode_targets(validation_images.labels)
+            validation = validation_images, encoder.encode(validation_images.labels)
         holdout_fraction = 0.0 if validation is not None else float(validation_split)
         splits = fit_splits(data.labels, targets, self._regression, holdout_fraction, self.seed)
-        return data, targets, outputs, validation, splits
+        return encoder, data, targets, validation, splits
 
-    def _identity(self, data, validation, validation_split):
+    def _identity(self, data, validation, validation_split, encoder):
         """What this fit is, for the project folder (and the fitted ``image_shape_``).
 
         Besides the task, it holds everything that decides the trials: the
@@ -230,10 +293,10 @@ class _ImageEstimator(NotebookDisplay, BaseEstimator):
         the seed, the tuner, the search space, a fixed genotype and the
         ensemble size. A project resumes only a fit whose identity matches.
         """
-        self.image_shape_ = tuple(int(v) for v in data.image_shape)
+        image_shape = tuple(int(v) for v in data.image_shape)
         tuner = self.tuner if isinstance(self.tuner, str) else f"{type(self.tuner).__module__}.{type(self.tuner).__qualname__}"
         return project.identity(
-            self._task_name, self.image_shape_, **self._task_identity(),
+            self._task_name, image_shape, **self._task_identity(encoder),
             data=data.fingerprint,
             validation_data=None if validation is None else validation[0].fingerprint,
             validation_split=None if validation is not None else float(validation_split),
@@ -338,10 +401,17 @@ class ImageClassifier(ClassifierMixin, _ImageEstimator):
     longer on all the data (see ``refit``), and the final model averages
     their predictions (see ``ensemble_size``).
 
+    The fitted attributes (below) are set only when ``fit`` succeeds: bad
+    input leaves an earlier fit untouched, a fit that fails later leaves the
+    estimator unfitted.
+
     Args:
         max_trials: trials to run (>= 1).
         tuner: ``"random"``, ``"bayesian"``, ``"hyperband"``, ``"evolution"``, or
-            a `keras_tuner.Oracle`. Named oracles try the defaults first.
+            a `keras_tuner.Oracle`. Named oracles try the defaults first. An
+            oracle is copied for each fit (the one given runs nothing); its
+            own ``max_trials`` and seed are used, with a warning when they
+            differ from these.
         objective: ``"val_accuracy"`` (default) or ``"val_loss"``, or a
             `keras_tuner.Objective` on one of them.
         directory: where the project folder goes (default: the current folder).
@@ -403,6 +473,11 @@ class ImageClassifier(ClassifierMixin, _ImageEstimator):
             trial, None for one that did not complete; see
             `autoarch.tuning.ranking`), and the ``objective`` and
             ``direction`` of ``score``.
+        tuner_: the keras-tuner tuner of the search, as keras-tuner users
+            know it (``tuner_.results_summary()``,
+            ``tuner_.oracle.get_best_trials()``); its oracle is the one that
+            ran the trials (a copy of an oracle given as ``tuner``). Not
+            restored by `load`.
     """
 
     _objectives = ("val_accuracy", "val_loss")
@@ -410,23 +485,22 @@ class ImageClassifier(ClassifierMixin, _ImageEstimator):
     _task_name = "classification"
     _check_labels = staticmethod(check_labels)
 
-    def _encode_fit_targets(self, labels):
-        self._encoding = LabelEncoding().fit(labels)
-        self.classes_ = self._encoding.classes_
-        return self._encoding.encode(labels), self._encoding.n_classes
+    _encoder_class = LabelEncoding
 
-    def _encode_targets(self, labels):
-        return self._encoding.encode(labels)
+    @staticmethod
+    def _output_count(encoder):
+        return encoder.n_classes
 
-    def _task_identity(self):
-        return {"classes": self.classes_.tolist()}
+    def _set_encoder(self, encoder):
+        self._encoding = encoder
+        self.classes_ = encoder.classes_
+
+    @staticmethod
+    def _task_identity(encoder):
+        return {"classes": encoder.classes_.tolist()}
 
     def _task_metadata(self):
         return self._encoding.to_dict()
-
-    def _restore_targets(self, metadata):
-        self._encoding = LabelEncoding.from_dict(metadata)
-        self.classes_ = self._encoding.classes_
 
     def predict_proba(self, x):
         """Class probabilities ``(n, n_classes)``, columns in the order of ``classes_``."""
@@ -469,21 +543,21 @@ class ImageRegressor(RegressorMixin, _ImageEstimator):
     _task_name = "regression"
     _check_labels = staticmethod(check_targets)
 
-    def _encode_fit_targets(self, labels):
-        self._scaling = TargetScaling().fit(labels)
-        return self._scaling.encode(labels), self._scaling.n_outputs
+    _encoder_class = TargetScaling
 
-    def _encode_targets(self, labels):
-        return self._scaling.encode(labels)
+    @staticmethod
+    def _output_count(encoder):
+        return encoder.n_outputs
 
-    def _task_identity(self):
-        return {"outputs": int(self._scaling.n_outputs)}
+    def _set_encoder(self, encoder):
+        self._scaling = encoder
+
+    @staticmethod
+    def _task_identity(encoder):
+        return {"outputs": int(encoder.n_outputs)}
 
     def _task_metadata(self):
         return self._scaling.to_dict()
-
-    def _restore_targets(self, metadata):
-        self._scaling = TargetScaling.from_dict(metadata)
 
     def _output_layer(self, outputs):
         return self._scaling.output_layer(outputs)
@@ -533,5 +607,5 @@ def load(path):
     estimator.best_hyperparameters_ = metadata["best_hyperparameters"]
     estimator.results_ = metadata["results"]
     estimator.ensemble_trials_ = metadata.get("ensemble_trials")  # None in files saved before ensembles
-    estimator._restore_targets(metadata)
+    estimator._set_encoder(cls._encoder_class.from_dict(metadata))
     return estimator

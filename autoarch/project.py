@@ -13,10 +13,14 @@ what `autoarch.load` needs to restore the estimator (`save_final_model`,
 
 import hashlib
 import json
+import logging
 import os
 import socket
+import time
 
 from autoarch.export import export_keras, read_keras_metadata
+
+log = logging.getLogger("autoarch")
 
 __all__ = [
     "IDENTITY_FILE",
@@ -211,10 +215,19 @@ class ProjectLock:
 
     Args:
         project_dir: ``directory/project_name``.
+        wait: wait while another running process holds the lock, instead of
+            refusing. For projects named after their fit's identity: two
+            processes fitting the same data alike (as ``GridSearchCV`` does
+            with ``n_jobs=2`` over ``max_trials``) then take turns, and the
+            second resumes what the first finished.
     """
 
-    def __init__(self, project_dir):
+    POLL_SECONDS = 1.0
+    """How often a waiting lock looks again."""
+
+    def __init__(self, project_dir, wait=False):
         self.path = os.path.normpath(os.fspath(project_dir)) + ".lock"
+        self.wait = bool(wait)
         self.held = False
 
     def __enter__(self):
@@ -235,19 +248,29 @@ class ProjectLock:
             return {}  # being written, or garbled: treated as held by an unknown process
 
     def acquire(self):
-        """Take the lock.
+        """Take the lock (waiting for it with ``wait``).
 
         Raises:
-            RuntimeError: another running process holds it.
+            RuntimeError: another running process holds it (without ``wait``).
         """
         os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
-        for _ in range(3):
+        attempts, announced = 0, False
+        while attempts < 3:
+            attempts += 1
             try:
                 descriptor = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
             except FileExistsError:
                 holder = self.holder()
                 if holder is None:
                     continue  # released meanwhile
+                if _running(holder) and self.wait:
+                    if not announced:
+                        log.info("waiting for pid %s on %r, which is fitting the same project %r",
+                                 holder.get("pid", "?"), holder.get("host", "?"), self.path[:-5])
+                        announced = True
+                    time.sleep(self.POLL_SECONDS)
+                    attempts = 0
+                    continue
                 if _running(holder):
                     raise RuntimeError(
                         f"the project {self.path[:-5]!r} is being fitted by another process "

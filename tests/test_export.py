@@ -9,6 +9,8 @@ import zipfile
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
+from tensorflow.lite.python import lite
 
 from autoarch.darts import DARTS_V2, build_network
 from autoarch.export import (
@@ -17,6 +19,7 @@ from autoarch.export import (
     export_keras,
     export_model,
     export_saved_model,
+    export_tflite,
     read_keras_metadata,
 )
 
@@ -254,6 +257,43 @@ def test_failed_export_leaves_the_existing_file(model, tmp_path, monkeypatch):
         export_keras(model, path, overwrite=True)
     assert path.read_bytes() == b"user data"
     assert os.listdir(tmp_path) == ["m.keras"]
+
+
+def test_failed_saved_model_export_leaves_no_partial_folder_and_keeps_the_previous(model, tmp_path, monkeypatch):
+    """Issue 17, item 9: the SavedModel writer fails half way; the earlier export is intact."""
+    path = tmp_path / "model"
+    export_saved_model(model, path)
+    before = sorted(str(p.relative_to(path)) for p in path.rglob("*"))
+
+    def failing_write_out(self, filepath, *args, **kwargs):
+        os.makedirs(filepath)
+        with open(os.path.join(filepath, "saved_model.pb"), "wb") as file:
+            file.write(b"half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(keras.export.ExportArchive, "write_out", failing_write_out)
+    with pytest.raises(OSError, match="disk full"):
+        export_saved_model(model, path, overwrite=True)
+    assert os.listdir(tmp_path) == ["model"]  # no staging folder left beside it
+    assert sorted(str(p.relative_to(path)) for p in path.rglob("*")) == before
+    assert tf.saved_model.load(str(path)).signatures["serving_default"] is not None
+
+
+def test_failed_tflite_export_leaves_no_partial_file_and_keeps_the_previous(model, tmp_path, monkeypatch):
+    """Issue 17, item 9: the TFLite conversion fails; the earlier file is intact, nothing else is left."""
+    path = tmp_path / "model.tflite"
+    export_tflite(model, path)
+    before = path.read_bytes()
+
+    def failing_convert(self):
+        raise RuntimeError("converter crashed")
+
+    # The class from_saved_model returns, whose convert runs the conversion.
+    monkeypatch.setattr(lite.TFLiteSavedModelConverterV2, "convert", failing_convert)
+    with pytest.raises(RuntimeError, match="converter crashed"):
+        export_tflite(model, path, overwrite=True)
+    assert os.listdir(tmp_path) == ["model.tflite"]
+    assert path.read_bytes() == before
 
 
 @pytest.mark.parametrize(

@@ -442,15 +442,16 @@ def open_project(project_dir, identity, overwrite):
         project.check_project(project_dir, identity, overwrite)
 
 
-def project_lock(project_dir):
+def project_lock(project_dir, wait=False):
     """The lock a fit holds on its project (`autoarch.project.ProjectLock`); none for a worker.
 
     Workers share the chief's project by design; the chief (or a process
-    without distribution) is its one writer.
+    without distribution) is its one writer. With ``wait``, a fit waits for
+    another process fitting the same project instead of being refused.
     """
     if role() == "worker":
         return contextlib.nullcontext()
-    return project.ProjectLock(project_dir)
+    return project.ProjectLock(project_dir, wait=wait)
 
 
 def write_identity(project_dir, identity):

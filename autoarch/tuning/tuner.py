@@ -372,6 +372,15 @@ class DartsTuner(BaseTuner):
         kept = sorted([*self._kept_networks, (rank, trial_id, network)], key=lambda item: item[0])
         self._kept_networks = kept[: self.keep_networks]
 
+    def release_memory(self):
+        """Let go of the task's data and the networks kept for the final fit, once it is done.
+
+        The oracle, the trials and the project folder stay, so the tuner
+        still answers ``results_summary()`` and ``oracle.get_best_trials()``.
+        """
+        self.task = None
+        self._kept_networks = []
+
     def _take_network(self, trial_id):
         """The trained network of ``trial_id``, to continue in a new trial (Hyperband), or None.
 

@@ -6,6 +6,7 @@ Real training on tiny networks (`tiny_space`); the tests that are not about the
 DARTS stage fix ``genotype=DARTS_V2`` to skip it, so a trial takes ~10 s.
 """
 
+import json
 import os
 import re
 import shutil
@@ -18,6 +19,7 @@ import time
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import autoarch
 from autoarch.darts import DARTS_V2
@@ -323,6 +325,127 @@ def test_time_limit_stops_training_at_an_epoch_end(tmp_path, digits_uint8):
         assert estimator.fit_seconds_ < projected, (estimator.fit_seconds_, projected)
     assert estimator.results_[0]["seconds"] < estimator.fit_seconds_
     _check_predicts(estimator, x_test)
+
+
+class FailsTheFirstTraining(keras.callbacks.Callback):
+    """Raises ``error`` inside Keras's training loop, in the first training only (fault injection)."""
+
+    def __init__(self, error):
+        super().__init__()
+        self.error = error
+        self.trainings = 0
+
+    def on_train_begin(self, logs=None):
+        self.trainings += 1
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.trainings == 1:
+            raise self.error
+
+
+@pytest.mark.parametrize(
+    "error, reason",
+    [
+        (tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor (injected)"),
+         r"out of memory while training: OOM when allocating tensor \(injected\)"),
+        (ValueError("a layer broke (injected)"), r"ValueError: a layer broke \(injected\)"),
+    ],
+    ids=["out-of-memory", "other-error"],
+)
+def test_a_trial_that_fails_inside_keras_is_recorded_and_the_search_goes_on(tmp_path, digits_uint8, error, reason):
+    """Issue 17, item 3: the first trial's training raises; it is FAILED with its reason, the next completes."""
+    x, y, x_test, _ = digits_uint8
+    estimator = _classifier(tmp_path, max_trials=2, search_space=tiny_space(learning_rate=(1e-3, 1e-2)))
+    estimator.fit(x, y, callbacks=[FailsTheFirstTraining(error)])
+    first, second = estimator.results_
+    assert first["status"] == "FAILED" and re.search(reason, first["reason"]), first["reason"]
+    assert second["status"] == "COMPLETED"
+    assert estimator.ensemble_trials_ == [second["trial_id"]]
+    _check_predicts(estimator, x_test)
+
+
+@pytest.mark.parametrize("as_dataset", [False, True], ids=["arrays", "dataset"])
+def test_validation_data_scores_the_trials(tmp_path, digits_uint8, as_dataset):
+    """Issue 17, item 6: the score is the network's accuracy on ``validation_data``, not on a holdout.
+
+    The validation labels are shifted by one, so a network that learnt
+    anything scores below chance on them and far below its holdout score.
+    The training data has a class with only two samples, which a holdout
+    split could not stratify; with ``validation_data`` there is no holdout.
+    """
+    x, y, x_test, y_test = digits_uint8
+    keep = np.concatenate([np.flatnonzero(y != 9), np.flatnonzero(y == 9)[:2]])
+    x_fit, y_fit = x[keep], y[keep]
+    x_val, y_val = x_test[:200], (y_test[:200] + 1) % 10
+    validation = tf.data.Dataset.from_tensor_slices((x_val, y_val)).batch(50) if as_dataset else (x_val, y_val)
+    estimator = _classifier(tmp_path, max_trials=1, refit=False, search_space=tiny_space(train_epochs=4))
+    estimator.fit(x_fit, y_fit, validation_data=validation)
+    (row,) = estimator.results_
+    assert row["status"] == "COMPLETED"
+    shifted = float(np.mean(estimator.predict(x_val) == y_val))  # refit=False: the trial's own network
+    assert row["score"] == pytest.approx(shifted, abs=0.011)  # up to two near-ties decided otherwise
+    assert float(np.mean(estimator.predict(x_val) == y_test[:200])) > shifted + 0.2
+
+
+def test_time_limit_stops_a_running_search_at_an_epoch_end(tmp_path, digits_uint8):
+    """Issue 17, item 4: the DARTS stage, not only the training, stops at the first epoch end past the limit."""
+    x, y, x_test, _ = digits_uint8
+    epochs, limit = 2000, 20
+    estimator = _classifier(
+        tmp_path, max_trials=1, genotype=None, time_limit=limit, search_space=tiny_space(search_epochs=epochs)
+    )
+    started = time.monotonic()
+    estimator.fit(x[:300], y[:300])
+    elapsed = time.monotonic() - started
+
+    assert [row["status"] for row in estimator.results_] == ["COMPLETED"]
+    with open(os.path.join(tmp_path, PROJECT, "trial_0", "alphas.json")) as file:
+        searched = len(json.load(file))  # one entry per search epoch
+    assert 1 <= searched < epochs  # stopped early, after at least one epoch
+    # A tiny search epoch takes well under a second: 2,000 of them would take minutes.
+    assert elapsed < limit + 60, elapsed
+    _check_predicts(estimator, x_test)
+
+
+def test_a_larger_max_trials_adds_trials_and_keeps_the_old_ones(tmp_path, digits_uint8):
+    """Issue 17, item 2: a finished project with max_trials=1 resumed with 2 runs only the new trial."""
+    x, y, _, _ = digits_uint8
+    first = _classifier(tmp_path, max_trials=1, search_space=tiny_space(learning_rate=(1e-3, 1e-2))).fit(x, y)
+    before = _result(os.path.join(tmp_path, PROJECT), 0)
+    weights = os.path.join(tmp_path, PROJECT, "trial_0", "network.weights.h5")
+    written = os.path.getmtime(weights)
+    more = _classifier(tmp_path, max_trials=2, search_space=tiny_space(learning_rate=(1e-3, 1e-2))).fit(x, y)
+    assert [row["trial_id"] for row in first.results_] == ["0"]
+    assert [row["trial_id"] for row in more.results_] == ["0", "1"]
+    assert _result(os.path.join(tmp_path, PROJECT), 0) == before  # trial 0 was not run again
+    assert os.path.getmtime(weights) == written
+    assert [row["status"] for row in more.results_] == ["COMPLETED", "COMPLETED"]
+
+
+@pytest.mark.parametrize(
+    "estimator_class, objective, direction",
+    [
+        (autoarch.ImageClassifier, "val_loss", "min"),
+        (autoarch.ImageRegressor, "val_loss", "min"),
+        (autoarch.ImageRegressor, "val_r2", "max"),
+    ],
+)
+def test_other_objectives_rank_the_trials_end_to_end(tmp_path, digits_uint8, estimator_class, objective, direction):
+    """Issue 17, item 8: the best trial is the one the objective's direction prefers."""
+    x, y, _, _ = digits_uint8
+    targets = y.astype(np.float32) if estimator_class is autoarch.ImageRegressor else y
+    estimator = estimator_class(
+        max_trials=2, tuner="random", seed=0, directory=tmp_path, genotype=DARTS_V2, verbose=0,
+        search_space=tiny_space(learning_rate=(1e-3, 1e-2)), objective=objective, ensemble_size=1,
+    ).fit(x, targets)
+    rows = estimator.results_
+    assert all(row["objective"] == objective and row["direction"] == direction for row in rows)
+    scores = [row["score"] for row in rows]
+    assert all(np.isfinite(scores))
+    best = min(scores) if direction == "min" else max(scores)
+    (top,) = [row for row in rows if row["rank"] == 1]
+    assert top["score"] == best
+    assert estimator.ensemble_trials_ == [top["trial_id"]]
 
 
 # --------------------------------------------------------------------------- 5, 6
