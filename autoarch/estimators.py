@@ -8,6 +8,7 @@ fitted estimator.
 
 import copy
 import logging
+import os
 import time
 import warnings
 
@@ -23,7 +24,13 @@ from autoarch.darts import Genotype
 from autoarch.data import fit_splits
 from autoarch.display import NotebookDisplay, log_output
 from autoarch.export import EXPORT_FORMATS, export_model
-from autoarch.inputs import check_validation_split, read_images, read_training_data, read_validation_data
+from autoarch.inputs import (
+    check_validation_split,
+    read_image_folder,
+    read_images,
+    read_training_data,
+    read_validation_data,
+)
 from autoarch.labels import LabelEncoding, TargetScaling
 from autoarch.parameters import Checked, Constraint, check_parameters, integer
 from autoarch.runtime import configure_cpu_threads, device_strategy, gpu_present, released_graphs, resolve_devices
@@ -143,7 +150,8 @@ class _ImageEstimator(NotebookDisplay, BaseEstimator):
 
     # ------------------------------------------------------------ fitting
 
-    def fit(self, x, y=None, validation_split=0.2, validation_data=None, callbacks=None):
+    def fit(self, x, y=None, validation_split=0.2, validation_data=None, callbacks=None, epochs=None,
+            batch_size=None, verbose=None):
         """Search architectures and hyperparameters, then train the final model.
 
         With keras-tuner's ``KERASTUNER_*`` environment variables set, this
@@ -166,6 +174,13 @@ class _ImageEstimator(NotebookDisplay, BaseEstimator):
                 instead of a holdout.
             callbacks: Keras callbacks given to every network training (the
                 trials' and the final fit).
+            epochs: fixes the training epochs of every trial (the
+                ``train_epochs`` setting), as AutoKeras's ``fit`` does;
+                None leaves them to the search.
+            batch_size: fixes the batch size of every trial (the
+                ``batch_size`` setting); None leaves it to the search.
+            verbose: this call's verbosity (0, 1 or 2) instead of the
+                estimator's ``verbose``.
 
         Returns:
             self.
@@ -177,12 +192,13 @@ class _ImageEstimator(NotebookDisplay, BaseEstimator):
         """
         started = time.monotonic()
         objective = self._check_params()
+        search_space, verbose = self._fit_options(epochs, batch_size, verbose)
         distributed.role()  # refuses bad distribution environment variables before any work
         check_validation_split(validation_split, validation_data)
-        primitives = space_module.search_primitives(self.search_space, gpu_present())
+        primitives = space_module.search_primitives(search_space, gpu_present())
         encoder, data, targets, validation, splits = self._read_data(x, y, validation_split, validation_data)
-        space = space_module.fit_space(len(data), data.image_shape, self.search_space, gpu_present(), self.allow_flips)
-        identity = self._identity(data, validation, validation_split, encoder)
+        space = space_module.fit_space(len(data), data.image_shape, search_space, gpu_present(), self.allow_flips)
+        identity = self._identity(data, validation, validation_split, encoder, search_space)
         project_dir = self._project_dir(identity)
         distributed.open_project(project_dir, identity, self.overwrite)
 
@@ -190,25 +206,43 @@ class _ImageEstimator(NotebookDisplay, BaseEstimator):
         self._forget_fit()
         try:
             self._search_and_keep(encoder, data, targets, validation, splits, space, identity, project_dir,
-                                  objective, primitives, started, callbacks)
+                                  objective, primitives, started, callbacks, verbose)
         except BaseException:
             self._forget_fit()  # a failed fit leaves the estimator unfitted, never half fitted
             raise
         self.fit_seconds_ = time.monotonic() - started
         return self
 
+    def _fit_options(self, epochs, batch_size, verbose):
+        """``(search_space, verbose)`` of this ``fit`` call: ``epochs`` and ``batch_size`` fix settings.
+
+        Raises:
+            ValueError: ``epochs`` or ``batch_size`` is not an integer >= 1, or
+                ``verbose`` is not 0, 1 or 2.
+        """
+        search_space = dict(self.search_space or {})
+        for name, setting, value in (("epochs", "train_epochs", epochs), ("batch_size", "batch_size", batch_size)):
+            if value is not None:
+                integer(1).check(name, value)
+                search_space[setting] = int(value)
+        if verbose is None:
+            verbose = self.verbose
+        elif verbose not in (0, 1, 2, False, True):
+            raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
+        return (search_space or self.search_space), verbose
+
     def _search_and_keep(self, encoder, data, targets, validation, splits, space, identity, project_dir,
-                         objective, primitives, started, callbacks):
+                         objective, primitives, started, callbacks, verbose):
         """Run the search and the final fit, and set the fitted attributes."""
         configure_cpu_threads()
         if self.seed is not None:
             keras.utils.set_random_seed(self.seed)
         # A project named after the fit's identity is shared only by fits of the same data alike: take turns.
         wait = self.project_name is None
-        with log_output(self.verbose), distributed.project_lock(project_dir, wait), released_graphs():
+        with log_output(verbose), distributed.project_lock(project_dir, wait), released_graphs():
             tuner = make_tuner(
                 self._oracle_or_name(), objective, self.max_trials, space, project_dir,
-                seed=self.seed, overwrite=self.overwrite, verbose=self.verbose, keep_networks=self.ensemble_size,
+                seed=self.seed, overwrite=self.overwrite, verbose=verbose, keep_networks=self.ensemble_size,
             )
             distributed.write_identity(project_dir, identity)
             outputs = self._output_count(encoder)
@@ -224,7 +258,7 @@ class _ImageEstimator(NotebookDisplay, BaseEstimator):
                 self._keep(final_fit(
                     tuner, task, space, self.results_,
                     refit=self.refit, ensemble_size=self.ensemble_size, max_model_size=self.max_model_size,
-                    seed=self.seed, verbose=int(self.verbose), output_layer=self._output_layer,
+                    seed=self.seed, verbose=int(verbose), output_layer=self._output_layer,
                 ), project_dir)
             tuner.release_memory()
             self.tuner_ = tuner
@@ -285,7 +319,7 @@ class _ImageEstimator(NotebookDisplay, BaseEstimator):
         splits = fit_splits(data.labels, targets, self._regression, holdout_fraction, self.seed)
         return encoder, data, targets, validation, splits
 
-    def _identity(self, data, validation, validation_split, encoder):
+    def _identity(self, data, validation, validation_split, encoder, search_space):
         """What this fit is, for the project folder (and the fitted ``image_shape_``).
 
         Besides the task, it holds everything that decides the trials: the
@@ -302,7 +336,7 @@ class _ImageEstimator(NotebookDisplay, BaseEstimator):
             validation_split=None if validation is not None else float(validation_split),
             seed=self.seed,
             tuner=tuner,
-            search_space=project.plain_search_space(self.search_space or {}),
+            search_space=project.plain_search_space(search_space or {}),
             genotype=None if self.genotype is None else self._fixed_genotype().to_json(),
             ensemble_size=self.ensemble_size,
         )
@@ -360,10 +394,25 @@ class _ImageEstimator(NotebookDisplay, BaseEstimator):
                 f"this {type(self).__name__} is not fitted yet: call fit before using it"
             )
 
-    def _predict_raw(self, x):
+    def _predict_raw(self, x, batch_size=None, verbose=0):
         self._check_fitted()
         images = read_images(x, tuple(self.image_shape_))
-        return self.model_.predict(images, verbose=0, batch_size=256)
+        return self.model_.predict(images, verbose=verbose, batch_size=batch_size or 256)
+
+    def _labelled(self, x, y):
+        """``(images, labels)`` to score: ``x`` and ``y``, or a dataset of pairs or an image folder alone."""
+        if y is None:
+            if isinstance(x, (str, os.PathLike)):
+                x, y = read_image_folder(x, image_size=tuple(self.image_shape_[:2]))
+            else:
+                data = read_validation_data(x, tuple(self.image_shape_), check=self._check_labels)
+                return data.images, data.labels
+        return x, y
+
+    @staticmethod
+    def _metrics_as(metrics, return_dict):
+        """Keras's form of ``evaluate``'s result: a list in ``metrics``' order, or the dict itself."""
+        return dict(metrics) if return_dict else list(metrics.values())
 
     def export_model(self):
         """The final `keras.Model`: raw images (as given to fit) in, predictions out."""
@@ -502,28 +551,49 @@ class ImageClassifier(ClassifierMixin, _ImageEstimator):
     def _task_metadata(self):
         return self._encoding.to_dict()
 
-    def predict_proba(self, x):
-        """Class probabilities ``(n, n_classes)``, columns in the order of ``classes_``."""
-        return self._predict_raw(x)
+    def predict_proba(self, x, batch_size=None, verbose=0):
+        """Class probabilities ``(n, n_classes)``, columns in the order of ``classes_``.
 
-    def predict(self, x):
-        """Labels in the form ``y`` had in fit (same dtype; one-hot stays one-hot)."""
-        self._check_fitted()
-        return self._encoding.decode(np.argmax(self.predict_proba(x), axis=1))
+        Args:
+            x: images in any form ``fit`` accepts (an array, a list, a
+                `tf.data.Dataset`, whose labels are ignored, or an image folder).
+            batch_size: images per batch (default 256).
+            verbose: Keras's progress display (0 silent).
+        """
+        return self._predict_raw(x, batch_size, verbose)
 
-    def evaluate(self, x, y):
-        """``{"loss": cross-entropy, "accuracy": ...}`` on ``(x, y)``."""
+    def predict(self, x, batch_size=None, verbose=0):
+        """Labels in the form ``y`` had in fit (same dtype; one-hot stays one-hot); see `predict_proba`."""
         self._check_fitted()
-        proba = self.predict_proba(x)
+        return self._encoding.decode(np.argmax(self.predict_proba(x, batch_size, verbose), axis=1))
+
+    def evaluate(self, x, y=None, batch_size=None, verbose=0, return_dict=False):
+        """``[loss, accuracy]`` on ``(x, y)``, as Keras's and AutoKeras's ``evaluate`` return them.
+
+        Args:
+            x: images as for `predict`; or, with ``y`` None, a `tf.data.Dataset`
+                of ``(image, label)`` pairs or an image folder.
+            y: the labels, in the form ``fit`` was given.
+            batch_size: images per batch (default 256).
+            verbose: Keras's progress display (0 silent).
+            return_dict: return ``{"loss": ..., "accuracy": ...}`` instead.
+
+        The loss is the cross-entropy of the predicted probabilities.
+        """
+        self._check_fitted()
+        x, y = self._labelled(x, y)
+        proba = self.predict_proba(x, batch_size, verbose)
         truth = self._encoding.encode(y)
-        return {
+        metrics = {
             "loss": float(log_loss(truth, proba, labels=np.arange(len(self.classes_)))),
             "accuracy": float(accuracy_score(truth, np.argmax(proba, axis=1))),
         }
+        return self._metrics_as(metrics, return_dict)
 
-    def score(self, x, y, sample_weight=None):
-        """Accuracy on ``(x, y)``."""
+    def score(self, x, y=None, sample_weight=None):
+        """Accuracy on ``(x, y)`` (``y`` None: ``x`` is a dataset of pairs or an image folder)."""
         self._check_fitted()
+        x, y = self._labelled(x, y)
         truth = self._encoding.encode(y)
         return float(accuracy_score(truth, np.argmax(self.predict_proba(x), axis=1), sample_weight=sample_weight))
 
@@ -562,23 +632,28 @@ class ImageRegressor(RegressorMixin, _ImageEstimator):
     def _output_layer(self, outputs):
         return self._scaling.output_layer(outputs)
 
-    def predict(self, x):
-        """Predicted targets, 1-D when ``y`` was 1-D."""
-        values = self._predict_raw(x)
+    def predict(self, x, batch_size=None, verbose=0):
+        """Predicted targets, 1-D when ``y`` was 1-D; arguments as `ImageClassifier.predict_proba`."""
+        values = self._predict_raw(x, batch_size, verbose)
         return values[:, 0] if self._scaling.ndim_ == 1 else values
 
-    def evaluate(self, x, y):
-        """``{"loss": MSE, "mae": ..., "r2": ...}`` on ``(x, y)``."""
-        predicted = self.predict(x)
+    def evaluate(self, x, y=None, batch_size=None, verbose=0, return_dict=False):
+        """``[loss (MSE), mae, r2]`` on ``(x, y)``; arguments as `ImageClassifier.evaluate`."""
+        self._check_fitted()
+        x, y = self._labelled(x, y)
+        predicted = self.predict(x, batch_size, verbose)
         truth = check_targets(y, len(predicted))
-        return {
+        metrics = {
             "loss": float(mean_squared_error(truth, predicted)),
             "mae": float(mean_absolute_error(truth, predicted)),
             "r2": float(r2_score(truth, predicted)),
         }
+        return self._metrics_as(metrics, return_dict)
 
-    def score(self, x, y, sample_weight=None):
-        """R² of the predictions on ``(x, y)``."""
+    def score(self, x, y=None, sample_weight=None):
+        """R² of the predictions on ``(x, y)`` (``y`` None: ``x`` is a dataset of pairs)."""
+        self._check_fitted()
+        x, y = self._labelled(x, y)
         return float(r2_score(check_targets(y, None), self.predict(x), sample_weight=sample_weight))
 
 

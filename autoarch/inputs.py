@@ -272,13 +272,17 @@ def _read_stream(dataset, name, check):
 def read_images(x, image_shape, name="x"):
     """Images to predict on, as a float32 array ``(n, h, w, c)`` matching ``image_shape``.
 
-    Accepts an array, a list of arrays, or a `tf.data.Dataset` of images or of
-    ``(image, label)`` pairs, batched or not (labels are ignored).
+    Accepts an array, a list of arrays, a `tf.data.Dataset` of images or of
+    ``(image, label)`` pairs, batched or not (labels are ignored), or an image
+    folder with one subfolder per class (its images resized to ``image_shape``,
+    in the order `read_image_folder` reads them).
 
     Raises:
         ValueError: what `autoarch.validation.check_images` refuses, or a height,
             width or channel count different from ``image_shape``.
     """
+    if isinstance(x, (str, os.PathLike)):
+        x, _ = read_image_folder(x, image_size=tuple(image_shape[:2]))
     if isinstance(x, tf.data.Dataset):
         if isinstance(x.element_spec, tuple):
             x = x.map(lambda *element: element[0])

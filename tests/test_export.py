@@ -271,7 +271,8 @@ def test_failed_saved_model_export_leaves_no_partial_folder_and_keeps_the_previo
             file.write(b"half")
         raise OSError("disk full")
 
-    monkeypatch.setattr(keras.export.ExportArchive, "write_out", failing_write_out)
+    # ExportArchive() makes the backend's class, on which the writer is looked up.
+    monkeypatch.setattr(type(keras.export.ExportArchive()), "write_out", failing_write_out)
     with pytest.raises(OSError, match="disk full"):
         export_saved_model(model, path, overwrite=True)
     assert os.listdir(tmp_path) == ["model"]  # no staging folder left beside it

@@ -52,6 +52,21 @@ def test_fit_searches_and_records_every_trial(fitted):
     assert os.path.isfile(os.path.join(fitted.project_dir_, "final", "model.keras"))
 
 
+def test_an_image_folder_is_predicted_evaluated_and_scored(fitted, digits_uint8, tmp_path):
+    """``predict``, ``evaluate`` and ``score`` take an image folder as ``fit`` does (issue 15, part 3)."""
+    _, _, x_test, y_test = digits_uint8
+    folder = tmp_path / "images"
+    for i, (image, label) in enumerate(zip(x_test[:30], y_test[:30])):
+        (folder / str(label)).mkdir(parents=True, exist_ok=True)
+        (folder / str(label) / f"{i:03d}.png").write_bytes(tf.io.encode_png(image[..., None]).numpy())
+    images, labels = autoarch.inputs.read_image_folder(folder, image_size=(8, 8))
+    proba = fitted.predict_proba(str(folder))
+    np.testing.assert_allclose(proba, fitted.predict_proba(images), atol=1e-6)
+    # The subfolder names are strings; the classifier was fitted on ints, so score the folder's order.
+    order = np.array([int(label) for label in labels])
+    assert fitted.score(images, order) == pytest.approx(np.mean(fitted.predict(str(folder)) == order))
+
+
 def test_predictions_keep_the_label_form(fitted, digits_uint8):
     _, y, x_test, y_test = digits_uint8
     proba = fitted.predict_proba(x_test)
@@ -61,9 +76,14 @@ def test_predictions_keep_the_label_form(fitted, digits_uint8):
     assert labels.dtype == y.dtype
     np.testing.assert_array_equal(fitted.classes_, np.arange(10))
     assert fitted.score(x_test, y_test) > 0.3  # 2 training epochs of a 4-channel net
-    metrics = fitted.evaluate(x_test, y_test)
+    metrics = fitted.evaluate(x_test, y_test, return_dict=True)
     assert set(metrics) == {"loss", "accuracy"}
-    assert metrics["accuracy"] == pytest.approx(fitted.score(x_test, y_test))
+    # An independent count, not the same computation as score's.
+    assert metrics["accuracy"] == pytest.approx(np.mean(labels == y_test))
+    assert fitted.evaluate(x_test, y_test, batch_size=7) == pytest.approx([metrics["loss"], metrics["accuracy"]])
+    pairs = tf.data.Dataset.from_tensor_slices((x_test, y_test)).batch(32)
+    assert fitted.evaluate(pairs) == pytest.approx([metrics["loss"], metrics["accuracy"]])
+    assert fitted.score(pairs) == pytest.approx(metrics["accuracy"])
     # a channel axis and float pixels are accepted as well as the raw uint8 arrays
     np.testing.assert_allclose(fitted.predict_proba(x_test[..., None].astype(np.float32)), proba, atol=1e-6)
 
@@ -114,8 +134,11 @@ def test_regressor_searches_and_scores_r2(tmp_path, digits_uint8):
     # outputs are in the targets' own units, not standardised ones
     assert 1.0 < predicted[:, 0].mean() < 8.0
     truth = np.stack([y_test, (x_test.reshape(len(x_test), -1) > 128).mean(axis=1)], axis=1)
-    assert set(reg.evaluate(x_test, truth)) == {"loss", "mae", "r2"}
-    assert reg.score(x_test, truth) == pytest.approx(reg.evaluate(x_test, truth)["r2"])
+    metrics = reg.evaluate(x_test, truth, return_dict=True)
+    assert set(metrics) == {"loss", "mae", "r2"}
+    assert reg.evaluate(x_test, truth) == pytest.approx([metrics["loss"], metrics["mae"], metrics["r2"]])
+    assert metrics["mae"] == pytest.approx(np.mean(np.abs(predicted - truth)), rel=1e-5)
+    assert reg.score(x_test, truth) == pytest.approx(metrics["r2"])
     assert reg.results_[0]["status"] == "COMPLETED"
     one_d = autoarch.ImageRegressor(
         max_trials=1, directory=tmp_path, project_name="one_d", genotype=DARTS_V2,
