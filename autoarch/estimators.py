@@ -406,7 +406,7 @@ class _ImageEstimator(NotebookDisplay, BaseEstimator):
                 x, y = read_image_folder(x, image_size=tuple(self.image_shape_[:2]))
             else:
                 data = read_validation_data(x, tuple(self.image_shape_), check=self._check_labels)
-                return data.images, data.labels
+                return (data.images if data.images is not None else data.stream), data.labels
         return x, y
 
     @staticmethod

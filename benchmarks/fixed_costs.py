@@ -139,7 +139,12 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tag", default="")
     parser.add_argument("--autokeras", help="python of AutoKeras's venv (../shared/tools/autokeras/setup.sh)")
+    parser.add_argument("--grappler", help="JSON of tf.config.optimizer experimental options, to try them")
     args = parser.parse_args()
+    if args.grappler:
+        import tensorflow as tf
+
+        tf.config.optimizer.set_experimental_options(json.loads(args.grappler))
 
     import numpy as np
 
@@ -160,6 +165,7 @@ def main():
         "task": args.task,
         "seed": args.seed,
         "tag": args.tag,
+        "grappler": json.loads(args.grappler) if args.grappler else None,
         "train_images": len(x_fit),
         "stages_seconds": clock.stages(started, ended),
         "fit_seconds": round(ended - started, 1),

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from autoarch.darts import SearchNetwork, bilevel
+from autoarch.darts import SearchNetwork
 from autoarch.data import paired_search_dataset
 
 
@@ -76,7 +76,7 @@ def exact_hypergradient(net, xt, yt, xv, yv, xi):
 
     def loss(values, x, y):
         logits, _ = net.stateless_call(values, [], x, training=True)
-        return bilevel.cross_entropy(y, logits)
+        return net.search_loss(y, logits)
 
     arch_values = [tf.convert_to_tensor(trainable[i]) for i in arch_at]
     weight_values = [tf.convert_to_tensor(trainable[i]) for i in weight_at]
@@ -129,7 +129,7 @@ def test_second_order_matches_exact_hypergradient(float64, partial_channels):
     )
     weights_before = snapshot(net.weight_variables)
 
-    grads, _, _ = bilevel.architecture_gradients(net, xt, yt, xv, yv)
+    grads, _, _ = net.architect.architecture_gradients(net, xt, yt, xv, yv)
     for before, variable in zip(weights_before, net.weight_variables):
         np.testing.assert_array_equal(before, variable.numpy())  # restored bit for bit
 
@@ -137,8 +137,8 @@ def test_second_order_matches_exact_hypergradient(float64, partial_channels):
     assert relative_error(grads, exact) < 1e-2
 
     # The check can fail: the first-order gradient is far from the hypergradient here.
-    net.second_order = False
-    first, _, _ = bilevel.architecture_gradients(net, xt, yt, xv, yv)
+    net.architect.second_order = False
+    first, _, _ = net.architect.architecture_gradients(net, xt, yt, xv, yv)
     assert relative_error(first, exact) > 5e-2
 
 

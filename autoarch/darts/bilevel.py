@@ -2,7 +2,10 @@
 
 This is the only module of `autoarch.darts` that uses TensorFlow directly
 (``GradientTape``, variables as flags); the layers use ``keras.ops`` alone, so a
-JAX step can later sit beside this one.
+JAX step can later sit beside this one. An `Architect` (as in the DARTS
+reference) owns the step's state: both optimizers, the step's settings and the
+warm-up switch. The supernet hands it itself (its variables, forward pass and
+losses) and the batches; nothing flows back into the model.
 
 Weights and architecture never mix: each step takes one tape over one variable
 list and applies one optimizer. First order differentiates the validation loss
@@ -35,39 +38,13 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-__all__ = [
-    "architecture_gradients",
-    "architecture_step",
-    "weight_step",
-    "cross_entropy",
-    "mean_squared_error",
-    "flag",
-    "replica_context",
-    "global_loss",
-    "check_optimizers",
-]
-
-
-def flag(value):
-    """A boolean variable the compiled step reads at run time (not frozen at trace)."""
-    return tf.Variable(bool(value), trainable=False, name="architecture_enabled")
-
-
-def cross_entropy(labels, logits):
-    """Mean sparse categorical cross-entropy of ``logits``."""
-    return ops.mean(keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True))
+__all__ = ["Architect", "replica_context", "global_loss", "check_optimizers"]
 
 
 def _gradients(tape, loss, variables):
     """Tape gradients with zeros for unused variables (a net without normal cells)."""
     grads = tape.gradient(loss, variables)
     return [ops.zeros_like(v) if g is None else g for g, v in zip(grads, variables)]
-
-
-def mean_squared_error(targets, outputs):
-    """Mean squared error of ``outputs`` (the search loss of regression)."""
-    targets = ops.reshape(ops.cast(targets, outputs.dtype), ops.shape(outputs))
-    return ops.mean(ops.square(outputs - targets))
 
 
 def replica_context():
@@ -182,113 +159,155 @@ def _assign(variables, values):
         variable.assign(value)
 
 
-def _second_order_gradients(model, x_train, y_train, x_val, y_val, context):
-    weights, arch = model.weight_variables, model.arch_variables
-    optimizer = model.optimizer
-    saved = [tf.identity(ops.convert_to_tensor(v)) for v in weights]
-    learning_rate = ops.cast(optimizer.learning_rate, saved[0].dtype)
-    train_total = _global_count(context, x_train)
-    val_total = _global_count(context, x_val)
+class Architect:
+    """The bilevel step and everything it keeps: two optimizers, its settings, the warm-up switch.
 
-    with tf.GradientTape() as tape:
-        train_loss, _ = _loss_and_logits(model, x_train, y_train, train_total)
-    train_grads = _sum_over_replicas(context, _gradients(tape, train_loss, weights))
-    momentums = optimizer.momentums if optimizer.momentum else [None] * len(weights)
-    virtual = []
-    for w, g, m in zip(saved, train_grads, momentums):
-        step = -learning_rate * (g + model.weight_decay * w)
-        if m is not None:
-            step = step + optimizer.momentum * ops.convert_to_tensor(m)
-        virtual.append(w + step)
-    _assign(weights, virtual)
+    `autoarch.darts.SearchNetwork.compile` makes one; its ``train_step``
+    calls `architecture_step` then `weight_step` with itself and the
+    batches. The model is only read (its variables, forward pass and losses).
 
-    with tf.GradientTape() as tape:
-        val_loss, val_logits = _loss_and_logits(model, x_val, y_val, val_total)
-    grads = _gradients(tape, val_loss, arch + weights)
-    *grads, val_loss = _sum_over_replicas(context, grads + [val_loss])
-    arch_grads, direction = grads[: len(arch)], grads[len(arch) :]
-    epsilon = model.hessian_epsilon / tf.linalg.global_norm(direction)
-
-    def train_arch_gradients(sign):
-        _assign(weights, [w + sign * epsilon * d for w, d in zip(saved, direction)])
-        with tf.GradientTape() as probe:
-            loss, _ = _loss_and_logits(model, x_train, y_train, train_total)
-        return _gradients(probe, loss, arch)
-
-    plus = train_arch_gradients(1.0)
-    minus = train_arch_gradients(-1.0)
-    _assign(weights, saved)
-    # Linear in the per-replica shares: one sum over the replicas suffices.
-    hessian_vector = _sum_over_replicas(
-        context, [(p - n) / (2.0 * epsilon) for p, n in zip(plus, minus)]
-    )
-    grads = [g - learning_rate * h for g, h in zip(arch_grads, hessian_vector)]
-    return grads, val_loss, val_logits
-
-
-def architecture_gradients(model, x_train, y_train, x_val, y_val):
-    """Gradients of the validation loss for ``model.arch_variables`` (before decay).
-
-    First or second order as ``model`` was compiled. Returns ``(gradients, loss,
-    logits)`` of the validation batch; the weights are left exactly as they were.
-    Inside a step on several replicas, the gradients and the loss are those of
-    the whole batch (summed over the replicas), the logits this replica's.
+    Args:
+        weight_optimizer: the weights' optimizer (the model's ``optimizer``).
+            Second order needs Keras's SGD convention.
+        arch_optimizer: the architecture variables' optimizer.
+        weight_decay: coupled L2 decay added to the weight gradients after clipping.
+        grad_clip: global-norm clipping of the weight gradients (None or 0: off).
+        arch_weight_decay: coupled L2 decay of the architecture gradients.
+        second_order: use the unrolled (second-order) architecture gradient.
+        hessian_epsilon: DARTS's ``r`` for the finite-difference Hessian-vector product.
     """
-    context = replica_context()
-    if model.second_order:
-        return _second_order_gradients(model, x_train, y_train, x_val, y_val, context)
-    return _first_order_gradients(model, x_val, y_val, context)
 
+    def __init__(self, weight_optimizer, arch_optimizer, *, weight_decay=3e-4, grad_clip=5.0,
+                 arch_weight_decay=1e-3, second_order=False, hessian_epsilon=0.01):
+        if hessian_epsilon <= 0:
+            raise ValueError(f"hessian_epsilon must be > 0, got {hessian_epsilon!r}")
+        self.weight_optimizer = weight_optimizer
+        self.arch_optimizer = arch_optimizer
+        self.weight_decay = float(weight_decay)
+        self.grad_clip = grad_clip
+        self.arch_weight_decay = float(arch_weight_decay)
+        self.second_order = bool(second_order)
+        self.hessian_epsilon = float(hessian_epsilon)
+        # The switch of the warm-up: a variable the compiled step reads on one
+        # device, a Python value frozen into the trace on several replicas.
+        self.enabled = tf.Variable(True, trainable=False, name="architecture_enabled")
+        self.active = True
+        self.traced_active = None
 
-def architecture_step(model, x_train, y_train, x_val, y_val):
-    """Update the architecture variables on a validation batch (skipped while frozen).
+    def set_active(self, active):
+        """Turn the architecture step on or off (warm-up); returns whether the step must be traced again.
 
-    Returns the validation loss and logits (at the virtual weights in second order),
-    and a weight of 1.0; while the architecture is frozen (warm-up) the step computes
-    nothing and returns zeros with weight 0.0, so warm-up costs a weight step only.
+        It must on several replicas, where the switch was frozen into the
+        trace with another value.
+        """
+        self.enabled.assign(bool(active))
+        self.active = bool(active)
+        return self.traced_active is not None and self.traced_active != self.active
 
-    On one device the switch is ``model.architecture_enabled``, a variable read at
-    run time. On several replicas it is the Python attribute
-    ``model.architecture_active``, read when the step is traced (MirroredStrategy
-    cannot synchronize replicas inside ``tf.cond``); the model's warm-up schedule
-    retraces the step when it changes.
-    """
-    context = replica_context()
+    def architecture_gradients(self, model, x_train, y_train, x_val, y_val):
+        """Gradients of the validation loss for ``model.arch_variables`` (before decay).
 
-    def update():
-        grads, loss, logits = architecture_gradients(model, x_train, y_train, x_val, y_val)
-        grads = _add_decay(grads, model.arch_variables, model.arch_weight_decay)
-        _apply(model.arch_optimizer, grads, model.arch_variables, context)
+        First or second order as configured. Returns ``(gradients, loss,
+        logits)`` of the validation batch; the weights are left exactly as they
+        were. Inside a step on several replicas, the gradients and the loss are
+        those of the whole batch (summed over the replicas), the logits this
+        replica's.
+        """
+        context = replica_context()
+        if self.second_order:
+            return self._second_order_gradients(model, x_train, y_train, x_val, y_val, context)
+        return _first_order_gradients(model, x_val, y_val, context)
+
+    def architecture_step(self, model, x_train, y_train, x_val, y_val):
+        """Update the architecture variables on a validation batch (skipped while frozen).
+
+        Returns the validation loss and logits (at the virtual weights in second
+        order), and a weight of 1.0; while the architecture is frozen (warm-up)
+        the step computes nothing and returns zeros with weight 0.0, so warm-up
+        costs a weight step only.
+
+        On one device the switch is the variable ``enabled``, read at run
+        time. On several replicas it is the Python value ``active``, read when
+        the step is traced (MirroredStrategy cannot synchronize replicas inside
+        ``tf.cond``); `set_active` says when the step must be traced again.
+        """
+        context = replica_context()
+
+        def update():
+            grads, loss, logits = self.architecture_gradients(model, x_train, y_train, x_val, y_val)
+            grads = _add_decay(grads, model.arch_variables, self.arch_weight_decay)
+            _apply(self.arch_optimizer, grads, model.arch_variables, context)
+            return loss, logits
+
+        def frozen():
+            return ops.zeros(()), ops.zeros((ops.shape(x_val)[0], model.num_classes))
+
+        if context is not None:
+            self.traced_active = self.active
+            loss, logits = update() if self.active else frozen()
+            return loss, logits, ops.convert_to_tensor(float(self.active), "float32")
+        loss, logits = tf.cond(self.enabled, update, frozen)
+        return loss, logits, ops.cast(self.enabled, "float32")
+
+    def weight_step(self, model, x_train, y_train):
+        """Update the weights on a training batch: clip the global norm, add coupled decay, step.
+
+        Returns the training loss and logits. Inside a step on several replicas the
+        gradients are summed over the replicas before clipping and decay, and the
+        loss is the mean of the whole batch (the logits are this replica's).
+        """
+        weights = model.weight_variables
+        context = replica_context()
+        total = _global_count(context, x_train)
+        with tf.GradientTape() as tape:
+            loss, logits = _loss_and_logits(model, x_train, y_train, total)
+        grads = _gradients(tape, loss, weights)
+        *grads, loss = _sum_over_replicas(context, grads + [loss])
+        if self.grad_clip:
+            grads, _ = tf.clip_by_global_norm(grads, self.grad_clip)
+        grads = _add_decay(grads, weights, self.weight_decay)
+        _apply(self.weight_optimizer, grads, weights, context)
         return loss, logits
 
-    def frozen():
-        return ops.zeros(()), ops.zeros((ops.shape(x_val)[0], model.num_classes))
+    def _second_order_gradients(self, model, x_train, y_train, x_val, y_val, context):
+        weights, arch = model.weight_variables, model.arch_variables
+        optimizer = self.weight_optimizer
+        saved = [tf.identity(ops.convert_to_tensor(v)) for v in weights]
+        learning_rate = ops.cast(optimizer.learning_rate, saved[0].dtype)
+        train_total = _global_count(context, x_train)
+        val_total = _global_count(context, x_val)
 
-    if context is not None:
-        active = bool(getattr(model, "architecture_active", True))
-        model._traced_architecture_active = active
-        loss, logits = update() if active else frozen()
-        return loss, logits, ops.convert_to_tensor(float(active), "float32")
-    loss, logits = tf.cond(model.architecture_enabled, update, frozen)
-    return loss, logits, ops.cast(model.architecture_enabled, "float32")
+        with tf.GradientTape() as tape:
+            train_loss, _ = _loss_and_logits(model, x_train, y_train, train_total)
+        train_grads = _sum_over_replicas(context, _gradients(tape, train_loss, weights))
+        momentums = optimizer.momentums if optimizer.momentum else [None] * len(weights)
+        virtual = []
+        for w, g, m in zip(saved, train_grads, momentums):
+            step = -learning_rate * (g + self.weight_decay * w)
+            if m is not None:
+                step = step + optimizer.momentum * ops.convert_to_tensor(m)
+            virtual.append(w + step)
+        _assign(weights, virtual)
 
+        with tf.GradientTape() as tape:
+            val_loss, val_logits = _loss_and_logits(model, x_val, y_val, val_total)
+        grads = _gradients(tape, val_loss, arch + weights)
+        *grads, val_loss = _sum_over_replicas(context, grads + [val_loss])
+        arch_grads, direction = grads[: len(arch)], grads[len(arch) :]
+        epsilon = self.hessian_epsilon / tf.linalg.global_norm(direction)
 
-def weight_step(model, x_train, y_train):
-    """Update the weights on a training batch: clip the global norm, add coupled decay, step.
+        def train_arch_gradients(sign):
+            _assign(weights, [w + sign * epsilon * d for w, d in zip(saved, direction)])
+            with tf.GradientTape() as probe:
+                loss, _ = _loss_and_logits(model, x_train, y_train, train_total)
+            return _gradients(probe, loss, arch)
 
-    Returns the training loss and logits. Inside a step on several replicas the
-    gradients are summed over the replicas before clipping and decay, and the
-    loss is the mean of the whole batch (the logits are this replica's).
-    """
-    weights = model.weight_variables
-    context = replica_context()
-    total = _global_count(context, x_train)
-    with tf.GradientTape() as tape:
-        loss, logits = _loss_and_logits(model, x_train, y_train, total)
-    grads = _gradients(tape, loss, weights)
-    *grads, loss = _sum_over_replicas(context, grads + [loss])
-    if model.grad_clip:
-        grads, _ = tf.clip_by_global_norm(grads, model.grad_clip)
-    grads = _add_decay(grads, weights, model.weight_decay)
-    _apply(model.optimizer, grads, weights, context)
-    return loss, logits
+        plus = train_arch_gradients(1.0)
+        minus = train_arch_gradients(-1.0)
+        _assign(weights, saved)
+        # Linear in the per-replica shares: one sum over the replicas suffices.
+        hessian_vector = _sum_over_replicas(
+            context, [(p - n) / (2.0 * epsilon) for p, n in zip(plus, minus)]
+        )
+        grads = [g - learning_rate * h for g, h in zip(arch_grads, hessian_vector)]
+        return grads, val_loss, val_logits

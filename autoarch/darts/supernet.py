@@ -57,12 +57,8 @@ class _ArchitectureSchedule(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         network = self.network
-        active = epoch >= network.arch_warmup_epochs
-        network.architecture_enabled.assign(active)
-        network.architecture_active = active
-        # On several replicas the switch is frozen into the traced step: retrace.
-        traced = getattr(network, "_traced_architecture_active", None)
-        if traced is not None and traced != active and network.train_function is not None:
+        retrace = network.architect.set_active(epoch >= network.arch_warmup_epochs)
+        if retrace and network.train_function is not None:  # several replicas: the switch is in the trace
             network.make_train_function(force=True)
 
     def on_epoch_end(self, epoch, logs=None):
@@ -144,8 +140,7 @@ class SearchNetwork(keras.Model):
         self._build_architecture_variables()
         self.alpha_history = []
         self.arch_warmup_epochs = 0
-        self.architecture_enabled = bilevel.flag(True)
-        self.architecture_active = True
+        self.architect = None  # made by compile
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.accuracy_tracker = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
         self.arch_loss_tracker = keras.metrics.Mean(name="arch_loss")
@@ -325,16 +320,17 @@ class SearchNetwork(keras.Model):
             raise ValueError(f"arch_warmup_epochs must be >= 0, got {arch_warmup_epochs!r}")
         self.weight_learning_rate = weight_learning_rate
         self.weight_learning_rate_min = weight_learning_rate_min
-        self.weight_decay = float(weight_decay)
-        self.grad_clip = grad_clip
-        self.arch_weight_decay = float(arch_weight_decay)
-        self.second_order = bool(second_order)
-        if hessian_epsilon <= 0:
-            raise ValueError(f"hessian_epsilon must be > 0, got {hessian_epsilon!r}")
-        self.hessian_epsilon = float(hessian_epsilon)
         self.arch_warmup_epochs = int(arch_warmup_epochs)
-        self.arch_optimizer = arch_optimizer
         with self.distribute_strategy.scope():
+            self.architect = bilevel.Architect(
+                weight_optimizer,
+                arch_optimizer,
+                weight_decay=weight_decay,
+                grad_clip=grad_clip,
+                arch_weight_decay=arch_weight_decay,
+                second_order=second_order,
+                hessian_epsilon=hessian_epsilon,
+            )
             super().compile(
                 optimizer=weight_optimizer,
                 jit_compile=jit_compile,
@@ -353,8 +349,8 @@ class SearchNetwork(keras.Model):
         compiled with these learning rates, without tracing the step again.
         """
         self.set_weights(initial.get_weights())
-        restart_optimizer(self.optimizer, weight_learning_rate)
-        restart_optimizer(self.arch_optimizer, arch_learning_rate)
+        restart_optimizer(self.architect.weight_optimizer, weight_learning_rate)
+        restart_optimizer(self.architect.arch_optimizer, arch_learning_rate)
         self.weight_learning_rate = weight_learning_rate
         self.alpha_history = []
 
@@ -374,13 +370,11 @@ class SearchNetwork(keras.Model):
         ]
 
     def search_loss(self, targets, outputs):
-        """The loss both levels minimise: cross-entropy, or MSE for regression."""
-        if self.regression:
-            return bilevel.mean_squared_error(targets, outputs)
-        return bilevel.cross_entropy(targets, outputs)
+        """The loss both levels minimise: the mean of `sample_losses` (cross-entropy, or MSE for regression)."""
+        return ops.mean(self.sample_losses(targets, outputs))
 
     def sample_losses(self, targets, outputs):
-        """`search_loss` of each sample, shape ``(batch,)``; their mean is `search_loss`.
+        """The loss of each sample, shape ``(batch,)``: cross-entropy of the logits, or mean squared error.
 
         Several replicas sum these to weigh every sample of the global batch alike.
         """
@@ -416,10 +410,8 @@ class SearchNetwork(keras.Model):
         the end of an epoch.
         """
         (x_train, y_train), (x_val, y_val) = data
-        arch_loss, arch_logits, arch_ran = bilevel.architecture_step(
-            self, x_train, y_train, x_val, y_val
-        )
-        loss, logits = bilevel.weight_step(self, x_train, y_train)
+        arch_loss, arch_logits, arch_ran = self.architect.architecture_step(self, x_train, y_train, x_val, y_val)
+        loss, logits = self.architect.weight_step(self, x_train, y_train)
         self.loss_tracker.update_state(loss)
         self.arch_loss_tracker.update_state(arch_loss, sample_weight=arch_ran)
         if not self.regression:
@@ -443,11 +435,11 @@ class SearchNetwork(keras.Model):
 
         Returns zero without updating while the architecture is frozen (warm-up).
         """
-        return bilevel.architecture_step(self, x_train, y_train, x_val, y_val)[0]
+        return self.architect.architecture_step(self, x_train, y_train, x_val, y_val)[0]
 
     def weight_step(self, x_train, y_train):
         """One weight update on a training batch; returns the loss."""
-        return bilevel.weight_step(self, x_train, y_train)[0]
+        return self.architect.weight_step(self, x_train, y_train)[0]
 
     # ----------------------------------------------------------------- results
 
