@@ -6,11 +6,9 @@ decode predictions back into the user's own label form. `load` restores a
 fitted estimator.
 """
 
-import copy
 import logging
 import os
 import time
-import warnings
 
 import keras
 import keras_tuner
@@ -241,7 +239,7 @@ class _ImageEstimator(NotebookDisplay, BaseEstimator):
         wait = self.project_name is None
         with log_output(verbose), distributed.project_lock(project_dir, wait), released_graphs():
             tuner = make_tuner(
-                self._oracle_or_name(), objective, self.max_trials, space, project_dir,
+                self.tuner, objective, self.max_trials, space, project_dir,
                 seed=self.seed, overwrite=self.overwrite, verbose=verbose, keep_networks=self.ensemble_size,
             )
             distributed.write_identity(project_dir, identity)
@@ -283,28 +281,6 @@ class _ImageEstimator(NotebookDisplay, BaseEstimator):
         tags.non_deterministic = self.seed is None
         tags.target_tags.required = True
         return tags
-
-    def _oracle_or_name(self):
-        """The tuner name, or a copy of the user's oracle (``fit`` never changes its parameters).
-
-        Warns when the oracle's own ``max_trials`` or seed differ from the
-        estimator's: the oracle's win.
-        """
-        if isinstance(self.tuner, str):
-            return self.tuner
-        oracle = copy.deepcopy(self.tuner)
-        differences = []
-        if oracle.max_trials != self.max_trials:
-            differences.append(f"max_trials={oracle.max_trials!r} (the estimator's: {self.max_trials!r})")
-        if self.seed is not None and oracle.seed != self.seed:
-            differences.append(f"seed={oracle.seed!r} (the estimator's: {self.seed!r})")
-        if differences:
-            warnings.warn(
-                f"the {type(oracle).__name__} given as tuner keeps its own " + " and ".join(differences),
-                UserWarning,
-                stacklevel=4,
-            )
-        return oracle
 
     def _read_data(self, x, y, validation_split, validation_data):
         """The target encoder fitted on ``y``, the checked data, its encoded targets, the validation data and the splits."""

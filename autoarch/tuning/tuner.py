@@ -11,11 +11,13 @@ oracle and the workers run the trials (`autoarch.tuning.distributed`).
 """
 
 import contextlib
+import copy
 import io
 import logging
 import math
 import os
 import time
+import warnings
 
 import keras
 import keras_tuner
@@ -32,13 +34,7 @@ from autoarch.tuning import distributed
 from autoarch.tuning import space as space_module
 from autoarch.tuning.evolution import RegularizedEvolutionOracle
 from autoarch.tuning.ranking import best_trial, ensemble_candidates, rank_key, ranked_trials
-from autoarch.tuning.trial import (
-    evaluate_network,
-    holdout_predictions,
-    make_network,
-    run_search,
-    train_network,
-)
+from autoarch.tuning.trial import evaluate_network, holdout_predictions, make_network, run_search, train_network
 from autoarch.tuning.trial_folder import (  # noqa: F401  (the file names: re-exported for old imports)
     ALPHAS_FILE,
     GENOTYPE_FILE,
@@ -112,12 +108,14 @@ class EvolutionOracle(_DefaultsFirst, RegularizedEvolutionOracle):
 
 
 def make_oracle(tuner, objective, max_trials, seed=None, max_epochs=None):
-    """The oracle for ``tuner`` (a name of `TUNERS`, or a `keras_tuner.Oracle`, used as is).
+    """The oracle for ``tuner`` (a name of `TUNERS`, or a `keras_tuner.Oracle`, copied: see below).
 
     Failed trials never stop the search early: the limit of consecutive failures
     is the trial count. A trial whose worker was lost (distributed search) is
     retried once by another worker (``max_retries_per_trial=1``); failed trials
-    are never retried.
+    are never retried. An oracle given is deep-copied, so the fit never changes
+    it; its own ``max_trials`` and seed are used, with a `UserWarning` when they
+    differ from ``max_trials`` and ``seed``.
 
     Args:
         tuner: the name or an oracle.
@@ -130,7 +128,7 @@ def make_oracle(tuner, objective, max_trials, seed=None, max_epochs=None):
         ValueError: an unknown name.
     """
     if isinstance(tuner, keras_tuner.Oracle):
-        return tuner
+        return _copied_oracle(tuner, max_trials, seed)
     common = {
         "objective": objective,
         # keras-tuner's oracles read a seed of 0 as "no seed" (``seed or random...``).
@@ -151,6 +149,27 @@ def make_oracle(tuner, objective, max_trials, seed=None, max_epochs=None):
             max_trials=max_trials, population_size=population, sample_size=min(3, population), **common
         )
     raise ValueError(f"tuner must be one of {', '.join(TUNERS)} or a keras_tuner.Oracle, got {tuner!r}")
+
+
+def _copied_oracle(oracle, max_trials, seed):
+    """A copy of a user's ``oracle``, so that a fit never changes it.
+
+    Warns when the oracle's own ``max_trials`` or seed differ from the
+    estimator's: the oracle's win.
+    """
+    copied = copy.deepcopy(oracle)
+    differences = []
+    if copied.max_trials != max_trials:
+        differences.append(f"max_trials={copied.max_trials!r} (the estimator's: {max_trials!r})")
+    if seed is not None and copied.seed != seed:
+        differences.append(f"seed={copied.seed!r} (the estimator's: {seed!r})")
+    if differences:
+        warnings.warn(
+            f"the {type(copied).__name__} given as tuner keeps its own " + " and ".join(differences),
+            UserWarning,
+            stacklevel=6,  # the user's fit call
+        )
+    return copied
 
 
 def make_tuner(tuner, objective, max_trials, space, project_dir, *, seed=None, overwrite=False, verbose=1,

@@ -17,7 +17,7 @@ Registered under ``hooks:`` in ``mkdocs.yml``. At every build:
   - ``figures/trial_scores.png``: the trials of one fit (``docs/data/results.json``,
     an estimator's ``results_``), drawn by ``autoarch.plots.plot_trial_scores``;
   - ``figures/long_search.png``: resident memory and seconds after each trial of
-    a 100-trial search (``benchmarks/results/long_search_test_random_100.json``).
+    two 100-trial searches (``benchmarks/results/long_search_{test,tiny}_random_100.json``).
 
 - ``on_page_markdown`` replaces the marker ``<!-- autoarch:settings-table -->``
   with the table of the outer search space's defaults, computed by
@@ -144,21 +144,25 @@ def _draw_trial_scores(config):
     return draw
 
 
-def _draw_long_search(path_of_results):
+def _draw_long_search(runs):
+    """``runs``: ``(label, results path)`` of each 100-trial search to draw."""
+
     def draw(path):
         from matplotlib.figure import Figure
 
         from autoarch.figures import figure_or_png
 
-        with open(path_of_results) as file:
-            trials = json.load(file)["trials"]
         fig = Figure(figsize=(8, 3.2))
         memory, seconds = fig.subplots(1, 2)
-        numbers = [t["trial"] for t in trials]
-        memory.plot(numbers, [t["rss_mb"] / 1024 for t in trials], marker=".")
+        for label, results in runs:
+            with open(results) as file:
+                trials = json.load(file)["trials"]
+            numbers = [t["trial"] for t in trials]
+            memory.plot(numbers, [t["rss_mb"] / 1024 for t in trials], marker=".", label=label)
+            seconds.plot(numbers, [t["seconds"] for t in trials], marker=".", linestyle="none", label=label)
         memory.set(xlabel="trial", ylabel="resident memory (GB)", ylim=(0, None), title="memory after each trial")
-        seconds.plot(numbers, [t["seconds"] for t in trials], marker=".", linestyle="none")
         seconds.set(xlabel="trial", ylabel="seconds", ylim=(0, None), title="seconds of each trial")
+        memory.legend(fontsize="small")
         fig.tight_layout()
         return figure_or_png(fig, path, dpi=90)
 
@@ -167,7 +171,11 @@ def _draw_long_search(path_of_results):
 
 def _figures(config):
     """``(file name, draw(path), data files it needs)`` of every picture."""
-    long_search = os.path.join(_root(config), "benchmarks", "results", "long_search_test_random_100.json")
+    results = os.path.join(_root(config), "benchmarks", "results")
+    long_search = [
+        ("--preset test", os.path.join(results, "long_search_test_random_100.json")),
+        ("--preset tiny", os.path.join(results, "long_search_tiny_random_100.json")),
+    ]
     return [
         ("darts_v2.png", _draw_genotype(_darts_v2, "DARTS-V2 (the DARTS paper's CIFAR-10 cells)"), []),
         (
@@ -183,7 +191,7 @@ def _figures(config):
         ("alphas_normal.png", _draw_alphas(config, "normal"), [_data_file(config, "alphas.json")]),
         ("alphas_reduce.png", _draw_alphas(config, "reduce"), [_data_file(config, "alphas.json")]),
         ("trial_scores.png", _draw_trial_scores(config), [_data_file(config, "results.json")]),
-        ("long_search.png", _draw_long_search(long_search), [long_search]),
+        ("long_search.png", _draw_long_search(long_search), [path for _, path in long_search]),
     ]
 
 
