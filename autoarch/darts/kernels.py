@@ -14,8 +14,6 @@ normalization, and so the loss, equals the one of a single device on the whole
 batch.
 """
 
-import weakref
-
 import keras
 from keras import ops
 
@@ -61,14 +59,15 @@ def graph_constant(key, make):
     if tf.executing_eagerly():
         return make()
     graph = tf.compat.v1.get_default_graph()
-    cache = _GRAPH_CONSTANTS.setdefault(graph, {})
+    # Kept on the graph itself, so it goes with the graph: a cache keyed by the
+    # graph elsewhere would hold it alive through the tensors (their .graph).
+    cache = getattr(graph, "_autoarch_constants", None)
+    if cache is None:
+        cache = graph._autoarch_constants = {}
     if key not in cache:
         with _no_control_dependencies():
             cache[key] = make()
     return cache[key]
-
-
-_GRAPH_CONSTANTS = weakref.WeakKeyDictionary()
 
 
 def _no_control_dependencies():
