@@ -227,7 +227,7 @@ class _ImageEstimator(NotebookDisplay, BaseEstimator):
             verbose = self.verbose
         elif verbose not in (0, 1, 2, False, True):
             raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
-        return (search_space or self.search_space), verbose
+        return search_space, verbose
 
     def _search_and_keep(self, encoder, data, targets, validation, splits, space, identity, project_dir,
                          objective, primitives, started, callbacks, verbose):
@@ -243,8 +243,7 @@ class _ImageEstimator(NotebookDisplay, BaseEstimator):
                 seed=self.seed, overwrite=self.overwrite, verbose=verbose, keep_networks=self.ensemble_size,
             )
             distributed.write_identity(project_dir, identity)
-            outputs = self._output_count(encoder)
-            task = self._task(data, targets, outputs, splits, validation, primitives, started, callbacks)
+            task = self._task(data, targets, encoder.n_outputs, splits, validation, primitives, started, callbacks)
             tuner.search(task)
             self._set_encoder(encoder)
             self.image_shape_ = tuple(int(v) for v in data.image_shape)
@@ -512,10 +511,6 @@ class ImageClassifier(ClassifierMixin, _ImageEstimator):
 
     _encoder_class = LabelEncoding
 
-    @staticmethod
-    def _output_count(encoder):
-        return encoder.n_classes
-
     def _set_encoder(self, encoder):
         self._encoding = encoder
         self.classes_ = encoder.classes_
@@ -590,10 +585,6 @@ class ImageRegressor(RegressorMixin, _ImageEstimator):
     _check_labels = staticmethod(check_targets)
 
     _encoder_class = TargetScaling
-
-    @staticmethod
-    def _output_count(encoder):
-        return encoder.n_outputs
 
     def _set_encoder(self, encoder):
         self._scaling = encoder

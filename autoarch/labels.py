@@ -42,6 +42,11 @@ class LabelEncoding:
         """Number of classes."""
         return len(self.classes_)
 
+    @property
+    def n_outputs(self):
+        """The network's outputs: one probability per class (``n_classes``), as `TargetScaling.n_outputs` counts targets."""
+        return self.n_classes
+
     def encode(self, y):
         """Integer class indices (int32) of ``y``.
 

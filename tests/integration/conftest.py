@@ -26,6 +26,19 @@ def tiny_space(**overrides):
     return {**TINY_SPACE, **overrides}
 
 
+def tiny_classifier(directory, **params):
+    """A one-trial `ImageClassifier` on `TINY_SPACE` with `DARTS_V2` fixed: seconds of training, no search."""
+    import autoarch
+    from autoarch.darts import DARTS_V2
+
+    settings = dict(
+        max_trials=1, tuner="random", seed=0, directory=str(directory), search_space=tiny_space(),
+        genotype=DARTS_V2, ensemble_size=1, verbose=0,
+    )
+    settings.update(params)
+    return autoarch.ImageClassifier(**settings)
+
+
 @pytest.fixture(scope="session")
 def digits_uint8():
     """The first 600 digits as uint8 images (0..255, no channel axis) and int labels."""

@@ -12,20 +12,13 @@ import numpy as np
 import pytest
 from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 
-import autoarch
-from autoarch.darts import DARTS_V2
 from autoarch.project import IDENTITY_FILE, ProjectLock
 
-from .conftest import tiny_space
+from .conftest import tiny_classifier, tiny_space
 
 
 def _classifier(directory, **params):
-    settings = dict(
-        max_trials=1, tuner="random", seed=0, directory=str(directory), search_space=tiny_space(),
-        genotype=DARTS_V2, ensemble_size=1, verbose=0,
-    )
-    settings.update(params)
-    return autoarch.ImageClassifier(**settings)
+    return tiny_classifier(directory, **params)
 
 
 def _projects(directory):

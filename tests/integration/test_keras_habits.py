@@ -5,21 +5,14 @@ import os
 import keras
 import pytest
 
-import autoarch
-from autoarch.darts import DARTS_V2
 
-from .conftest import tiny_space
+from .conftest import tiny_classifier, tiny_space
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 
 def _classifier(directory, **params):
-    settings = dict(
-        max_trials=1, tuner="random", seed=0, directory=str(directory), search_space=tiny_space(),
-        genotype=DARTS_V2, ensemble_size=1, verbose=1,
-    )
-    settings.update(params)
-    return autoarch.ImageClassifier(**settings)
+    return tiny_classifier(directory, **{"verbose": 1, **params})
 
 
 class EpochCounter(keras.callbacks.Callback):

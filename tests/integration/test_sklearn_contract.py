@@ -20,21 +20,15 @@ from sklearn.utils import estimator_checks, get_tags
 from sklearn.utils.validation import check_is_fitted
 
 import autoarch
-from autoarch.darts import DARTS_V2
 from autoarch.project import ProjectLock
 
-from .conftest import tiny_space
+from .conftest import tiny_classifier, tiny_space
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 
 def _classifier(directory, **params):
-    settings = dict(
-        max_trials=1, tuner="random", seed=0, directory=str(directory), search_space=tiny_space(),
-        genotype=DARTS_V2, ensemble_size=1, verbose=0,
-    )
-    settings.update(params)
-    return autoarch.ImageClassifier(**settings)
+    return tiny_classifier(directory, **params)
 
 
 # The checks of sklearn.utils.estimator_checks that apply to an estimator of
