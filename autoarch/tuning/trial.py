@@ -30,13 +30,13 @@ from autoarch.darts.optimizers import FusedAdam
 from autoarch.darts.selection import perturbation_genotype
 from autoarch.darts.supernet import cosine_learning_rate
 from autoarch.pipeline import Augmentation, batches, paired_batches
+from autoarch.tuning.budget import EpochPlan, StageClock, TimeBudget
 from autoarch.tuning.compiled import CompiledNetworks
 
 __all__ = [
     "Task",
     "Holdout",
     "make_task",
-    "Deadline",
     "run_search",
     "make_network",
     "plain_network",
@@ -80,7 +80,9 @@ class Task:
         holdout: the `Holdout` that scores a trial.
         primitives: the candidate operations.
         seed: the fit's seed (None: not reproducible).
-        deadline: `time.monotonic` value after which stages stop at an epoch end.
+        budget: the fit's `autoarch.tuning.budget.TimeBudget` (None: no time limit).
+        final_fit_mode: how the final fit will train each network
+            (``"continue"``, ``"scratch"`` or None), for the budget's plan.
         callbacks: the user's Keras callbacks, given to every network training.
         max_model_size: most parameters a derived network may have (None: any).
         genotype: a fixed `Genotype` to train instead of searching one (None: search).
@@ -101,7 +103,8 @@ class Task:
     holdout: Holdout
     primitives: tuple = PRIMITIVES
     seed: int = None
-    deadline: float = None
+    budget: TimeBudget = None
+    final_fit_mode: str = None
     callbacks: list = field(default_factory=list)
     max_model_size: int = None
     genotype: object = None
@@ -128,9 +131,18 @@ class Task:
         """Keyword arguments of `autoarch.pipeline.batches` that normalise."""
         return {"mean": self.data.mean, "variance": self.data.variance}
 
+    @property
+    def deadline(self):
+        """The `time.monotonic` value trials must end by (None: no time limit)."""
+        return None if self.budget is None else self.budget.trials_end
+
     def time_left(self):
-        """Seconds until the deadline (infinite without one)."""
-        return math.inf if self.deadline is None else self.deadline - time.monotonic()
+        """Seconds left to trials (infinite without a time limit)."""
+        return math.inf if self.budget is None else self.budget.trials_left()
+
+    def search_deadline(self):
+        """The deadline of a search stage starting now (None: no time limit)."""
+        return None if self.budget is None else self.budget.search_deadline()
 
     def scope(self):
         """The scope networks and optimizers are made in: the strategy's, or a no-op."""
@@ -164,24 +176,6 @@ def make_task(data, targets, splits, validation=None, **options):
         holdout=holdout,
         **options,
     )
-
-
-class Deadline(keras.callbacks.Callback):
-    """Stop training at the end of the first epoch that ends after ``deadline``.
-
-    Args:
-        deadline: a `time.monotonic` value, or None for no limit.
-    """
-
-    def __init__(self, deadline):
-        super().__init__()
-        self.deadline = deadline
-        self.stopped = False
-
-    def on_epoch_end(self, epoch, logs=None):
-        if self.deadline is not None and time.monotonic() > self.deadline:
-            self.stopped = True
-            self.model.stop_training = True
 
 
 def _check_finite(history, stage):
@@ -257,7 +251,7 @@ def run_search(task, settings, verbose=0):
     callbacks = [
         keras.callbacks.TerminateOnNaN(),
         CollapseGuard(max_skip_connections=MAX_SKIP_CONNECTIONS, patience=None),
-        Deadline(task.deadline),
+        StageClock(task.search_deadline()),
     ]
     try:
         history = network.fit(
@@ -347,8 +341,8 @@ def _compile(network, task, settings):
         network.optimizer.build(network.trainable_variables)
 
 
-def _cosine(initial, epochs):
-    return keras.callbacks.LearningRateScheduler(lambda epoch: cosine_learning_rate(epoch, epochs, initial, 0.0))
+def _cosine(initial, plan):
+    return keras.callbacks.LearningRateScheduler(lambda epoch: cosine_learning_rate(epoch, plan.epochs, initial, 0.0))
 
 
 def train_network(
@@ -363,6 +357,7 @@ def train_network(
     extra_callbacks=(),
     learning_rate=None,
     continued=False,
+    deadline=None,
 ):
     """Train ``network`` on the samples at ``indices`` with the trial's augmentation.
 
@@ -370,10 +365,13 @@ def train_network(
     ``initial_epoch`` continues the same schedule) from ``learning_rate``
     (default ``settings["learning_rate"]``), and drop path ramps up to
     ``settings["drop_path"]``; with ``continued`` (the network was trained
-    before) it stays there.
+    before) it stays there. A `autoarch.tuning.budget.StageClock` keeps the
+    training within ``deadline`` (default ``task.deadline``): when fewer
+    epochs fit than planned, both schedules end with the epochs that fit.
 
     Returns:
-        The Keras `History`.
+        The Keras `History`; its ``clock`` is the stage's `StageClock`
+        (``stopped``, ``epoch_seconds``, ``first_epoch_seconds``).
 
     Raises:
         FailedTrialError: the loss diverged or memory ran out.
@@ -396,11 +394,14 @@ def train_network(
     if not getattr(network, "compiled", False):
         _compile(network, task, settings)
     drop_path = float(settings["drop_path"])
+    plan = EpochPlan(epochs)
+    drop_path_schedule = DropPathSchedule(drop_path, epochs, start=drop_path if continued else 0.0)
+    clock = StageClock(task.deadline if deadline is None else deadline, plans=(plan, drop_path_schedule))
     callbacks = [
         keras.callbacks.TerminateOnNaN(),
-        _cosine(float(settings["learning_rate"] if learning_rate is None else learning_rate), epochs),
-        DropPathSchedule(drop_path, epochs, start=drop_path if continued else 0.0),
-        Deadline(task.deadline),
+        _cosine(float(settings["learning_rate"] if learning_rate is None else learning_rate), plan),
+        drop_path_schedule,
+        clock,
         *task.callbacks,
         *extra_callbacks,
     ]
@@ -417,6 +418,7 @@ def train_network(
     except (tf.errors.ResourceExhaustedError, MemoryError) as error:
         raise FailedTrialError(f"out of memory while training: {error}") from error
     _check_finite(history, "training")
+    history.clock = clock
     return history
 
 
@@ -450,20 +452,33 @@ def evaluate_network(task, network, predictions=None):
 
     Classification: ``val_loss`` (the cross-entropy Keras's ``evaluate``
     reports) and ``val_accuracy``. Regression: ``val_loss`` (MSE on
-    standardised targets) and ``val_r2``. They are computed from
-    ``predictions`` (`holdout_predictions`, made here when None), so scoring
-    a trial costs one forward pass and no traced test step.
+    standardised targets) and ``val_r2``. Each comes with its standard error
+    over the holdout's samples (``val_loss_se``, ...), which the ranking
+    uses (`autoarch.tuning.ranking`). They are computed from ``predictions``
+    (`holdout_predictions`, made here when None), so scoring a trial costs
+    one forward pass and no traced test step.
     """
     truth, predicted = holdout_predictions(task, network) if predictions is None else predictions
     if task.regression:
-        mse = float(np.mean((truth - predicted) ** 2))
-        return {"val_loss": mse, "val_r2": float(r2_score(truth, predicted))}
-    return {"val_loss": _cross_entropy(truth, predicted), "val_accuracy": float(np.mean(np.argmax(predicted, axis=1) == truth))}
+        squared = np.mean((truth - predicted) ** 2, axis=1)
+        mse, mse_se = float(np.mean(squared)), _standard_error(squared)
+        variance = float(np.mean(np.var(truth, axis=0))) or 1.0
+        return {"val_loss": mse, "val_loss_se": mse_se, "val_r2": float(r2_score(truth, predicted)),
+                "val_r2_se": mse_se / variance}
+    losses = _cross_entropies(truth, predicted)
+    hits = (np.argmax(predicted, axis=1) == truth).astype(np.float64)
+    return {"val_loss": float(np.mean(losses)), "val_loss_se": _standard_error(losses),
+            "val_accuracy": float(np.mean(hits)), "val_accuracy_se": _standard_error(hits)}
 
 
-def _cross_entropy(labels, probabilities):
-    """Keras's sparse categorical cross-entropy of predicted ``probabilities``, averaged."""
+def _standard_error(values):
+    """The standard error of the mean of ``values`` (0 for fewer than two)."""
+    return float(np.std(values) / np.sqrt(len(values))) if len(values) > 1 else 0.0
+
+
+def _cross_entropies(labels, probabilities):
+    """Keras's sparse categorical cross-entropy of predicted ``probabilities``, per sample."""
     probabilities = probabilities / np.sum(probabilities, axis=1, keepdims=True)
     epsilon = keras.backend.epsilon()
     chosen = np.clip(probabilities[np.arange(len(labels)), labels.astype(int)], epsilon, 1.0 - epsilon)
-    return float(-np.mean(np.log(chosen)))
+    return -np.log(chosen)

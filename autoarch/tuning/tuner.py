@@ -16,6 +16,7 @@ import io
 import logging
 import math
 import os
+import statistics
 import time
 import warnings
 
@@ -32,8 +33,9 @@ from autoarch.darts.optimizers import restart_optimizer
 from autoarch.runtime import clear_kernel_cache, released_graphs
 from autoarch.tuning import distributed
 from autoarch.tuning import space as space_module
+from autoarch.tuning.budget import SEARCH_SHARE, TAIL_SECONDS, planned_seconds
 from autoarch.tuning.evolution import RegularizedEvolutionOracle
-from autoarch.tuning.ranking import best_trial, ensemble_candidates, rank_key, ranked_trials
+from autoarch.tuning.ranking import Entry, best_trial, ensemble_candidates, ordered, ranked_trials
 from autoarch.tuning.trial import evaluate_network, holdout_predictions, make_network, run_search, train_network
 from autoarch.tuning.trial_folder import (  # noqa: F401  (the file names: re-exported for old imports)
     ALPHAS_FILE,
@@ -242,8 +244,10 @@ class DartsTuner(BaseTuner):
         self._local_oracle = oracle  # a worker's keras-tuner swaps it for a gRPC client
         self._heartbeat = None
         self._waiting = False
-        self._kept_networks = []  # (rank, trial_id, trained network) of this process's best trials, best first
+        self._kept_networks = []  # ranking.Entry of this process's best trials, best first; item: (id, network)
         self._trials_run = 0  # by this process
+        self._trial_seconds = []  # of the trials this process ran, for the time budget's plan
+        self._final_seconds = {}  # trial id to the planned seconds of its final fit
         super().__init__(
             oracle,
             hypermodel=_SpaceModel(space),
@@ -294,8 +298,16 @@ class DartsTuner(BaseTuner):
         if self._waiting:  # the oracle said "wait" (IDLE): do not ask again at once
             time.sleep(distributed.IDLE_SECONDS)
         self._waiting = True
-        if self.task.time_left() <= 0:
-            raise _TimeUp()
+        if self.task.time_left() <= 0 and (self._trials_run or best_trial(self._local_oracle) is not None):
+            raise _TimeUp()  # the first trial of a fit with no model yet always starts: it may make one
+        if self.task.budget is not None and self._trial_seconds:
+            expected = statistics.median(self._trial_seconds)
+            if expected > self.task.time_left():
+                log.info(
+                    "a trial takes about %.0f s here and %.0f s are left before the final fit",
+                    expected, max(0.0, self.task.time_left()),
+                )
+                raise _TimeUp()
 
     def on_trial_begin(self, trial):
         self._waiting = False
@@ -352,7 +364,10 @@ class DartsTuner(BaseTuner):
                     network.load_weights(TrialFolder(self.get_trial_dir(previous)).weights_path)
             record["parameters"] = int(network.count_params())
             epochs = int(settings.get("tuner/epochs", settings["train_epochs"]))
-            train_network(
+            if task.time_left() <= 0:
+                searched = not previous and task.genotype is None
+                raise FailedTrialError(_no_time_to_train(time.monotonic() - started, searched))
+            history = train_network(
                 task,
                 network,
                 settings,
@@ -361,6 +376,8 @@ class DartsTuner(BaseTuner):
                 initial_epoch=int(settings.get("tuner/initial_epoch", 0)),
                 verbose=stage_verbose,
             )
+            record.update(_timing(history.clock))
+            self._plan_final_fit(trial.trial_id, epochs, history.clock)
             # Plain Python floats: keras-tuner sends them over gRPC as map<string, double>.
             predictions = holdout_predictions(task, network)
             metrics = {str(name): float(value) for name, value in evaluate_network(task, network, predictions).items()}
@@ -379,17 +396,29 @@ class DartsTuner(BaseTuner):
             raise FailedTrialError(record["reason"]) from error
         finally:
             record["seconds"] = round(time.monotonic() - started, 2)
+            self._trial_seconds.append(record["seconds"])
             folder.write_result(record)
+            if task.budget is not None:
+                kept = {entry.item[0] for entry in self._kept_networks}
+                task.budget.final_reserve = sum(self._final_seconds.get(trial_id, 0.0) for trial_id in kept)
+
+    def _plan_final_fit(self, trial_id, epochs, clock):
+        """Remember what the final fit of ``trial_id``'s network would cost, from its measured epochs."""
+        task = self.task
+        timing = {"epoch_seconds": clock.epoch_seconds, "first_epoch_seconds": clock.first_epoch_seconds}
+        more_data = len(task.final_fit_indices()) / max(len(task.train), 1)
+        self._final_seconds[trial_id] = planned_seconds(task.final_fit_mode, epochs, timing, more_data)
 
     def _keep_if_among_best(self, trial_id, metrics, network):
         objective = self._local_oracle.objective  # a worker's gRPC client may not carry it
         value = metrics.get(objective.name)
         if value is None:
             return
-        rank = rank_key(objective.direction, value, metrics.get("val_loss"))
-        # sorted() is stable: an equal rank stays behind the earlier trial, as in `ranked_trials`.
-        kept = sorted([*self._kept_networks, (rank, trial_id, network)], key=lambda item: item[0])
-        self._kept_networks = kept[: self.keep_networks]
+        entry = Entry(int(trial_id), value, metrics.get("val_loss"), metrics.get(f"{objective.name}_se"),
+                      (trial_id, network))
+        candidates = [*self._kept_networks, entry]
+        ranked = ordered([candidate._replace(item=candidate) for candidate in candidates], objective.direction)
+        self._kept_networks = ranked[: self.keep_networks]  # in the order of `ranked_trials`
 
     def release_memory(self):
         """Let go of the task's data and the networks kept for the final fit, once it is done.
@@ -410,7 +439,7 @@ class DartsTuner(BaseTuner):
         """
         network = self.trained_network(trial_id)
         if network is not None:
-            self._kept_networks = [item for item in self._kept_networks if item[1] != trial_id]
+            self._kept_networks = [entry for entry in self._kept_networks if entry.item[0] != trial_id]
             restart_optimizer(network.optimizer)
         return network
 
@@ -421,7 +450,7 @@ class DartsTuner(BaseTuner):
         ran, so that the final fit can continue them without rebuilding (and
         tracing) them again.
         """
-        return next((network for _, kept_id, network in self._kept_networks if kept_id == trial_id), None)
+        return next((entry.item[1] for entry in self._kept_networks if entry.item[0] == trial_id), None)
 
     def on_trial_end(self, trial):
         self._stop_heartbeat()
@@ -456,6 +485,29 @@ class DartsTuner(BaseTuner):
         log.info("trial %s %s %s %.1fs", where, genotype, score, result.get("seconds", 0.0))
 
 
+def _timing(clock):
+    """What a trial records of its training stage's clock."""
+    timing = {"stopped_by_time_limit": bool(clock.stopped)}
+    if clock.epoch_seconds is not None:
+        timing["epoch_seconds"] = round(clock.epoch_seconds, 3)
+    if clock.first_epoch_seconds is not None:
+        timing["first_epoch_seconds"] = round(clock.first_epoch_seconds, 3)
+    return timing
+
+
+def _no_time_to_train(seconds, searched):
+    if searched:
+        return (
+            f"the time limit ran out before training: the search stage took {seconds:.1f} s (its first step "
+            f"traces the graph and cannot be cut), so a trial of these settings needs at least about "
+            f"{seconds / SEARCH_SHARE + TAIL_SECONDS:.0f} s; give a larger time_limit or a smaller search_space"
+        )
+    return (
+        f"the time limit ran out before training could start ({seconds:.1f} s into the trial, and "
+        f"{TAIL_SECONDS:.0f} s are kept to save the model): give a larger time_limit"
+    )
+
+
 def read_results(oracle, project_dir):
     """One row per trial: id, hyperparameters, genotype, score, parameters, seconds,
     search confidence, status, failure reason, the worker that ran it and its
@@ -468,7 +520,9 @@ def read_results(oracle, project_dir):
     (``"tuner0"`` without distribution). ``rank`` is the trial's place in
     `autoarch.tuning.ranking.ranked_trials` (1 is the best; None for a trial
     that did not complete), and ``objective`` and ``direction`` say what the
-    ``score`` is.
+    ``score`` is. ``epoch_seconds`` (steady) and ``first_epoch_seconds``
+    (tracing included) time the trial's training epochs, and
+    ``stopped_by_time_limit`` says whether the time limit cut its training.
     """
     ranks = {trial.trial_id: rank for rank, trial in enumerate(ranked_trials(oracle), 1)}
     rows = []
@@ -492,6 +546,9 @@ def read_results(oracle, project_dir):
                 "score": None if trial.score is None else float(trial.score),
                 "parameters": result.get("parameters"),
                 "seconds": result.get("seconds"),
+                "epoch_seconds": result.get("epoch_seconds"),
+                "first_epoch_seconds": result.get("first_epoch_seconds"),
+                "stopped_by_time_limit": result.get("stopped_by_time_limit"),
                 "search_confidence": result.get("search_confidence"),
                 "status": status,
                 "reason": reason if status != TrialStatus.COMPLETED else None,

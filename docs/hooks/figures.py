@@ -169,6 +169,39 @@ def _draw_long_search(runs):
     return draw
 
 
+def _draw_anytime(runs):
+    """``runs``: ``(task, results path)`` of each ``benchmarks/anytime.py`` run to draw, side by side."""
+
+    def draw(path):
+        from matplotlib.figure import Figure
+
+        from autoarch.figures import figure_or_png
+
+        fig = Figure(figsize=(4 * len(runs), 3.2))
+        axes = fig.subplots(1, len(runs), squeeze=False)[0]
+        for axis, (task, results) in zip(axes, runs):
+            with open(results) as file:
+                figures = json.load(file)
+            points = [point for point in figures["points"] if "error" not in point]
+            budgets = sorted({point["budget"] for point in points})
+            accuracy = {b: [p["test_accuracy"] * 100 for p in points if p["budget"] == b] for b in budgets}
+            axis.plot([p["fit_seconds"] for p in points], [p["test_accuracy"] * 100 for p in points],
+                      marker=".", linestyle="none", color="tab:blue", alpha=0.4)
+            means = [sum(accuracy[b]) / len(accuracy[b]) for b in budgets]
+            axis.plot(budgets, means, marker="o", color="tab:blue", label="autoarch, mean of seeds at the budget")
+            for peer in figures.get("autokeras", []):
+                if "error" not in peer:
+                    axis.plot(peer["fit_s"], peer["test_acc"] * 100, marker="s", linestyle="none",
+                              label=f"AutoKeras, {peer['max_trials']} trial(s), at its wall time")
+            axis.set(xscale="log", xlabel="seconds (budget; dots: each fit's own)", ylabel="test accuracy (%)",
+                     title=task)
+            axis.legend(fontsize="x-small")
+        fig.tight_layout()
+        return figure_or_png(fig, path, dpi=90)
+
+    return draw
+
+
 def _figures(config):
     """``(file name, draw(path), data files it needs)`` of every picture."""
     results = os.path.join(_root(config), "benchmarks", "results")

@@ -281,7 +281,7 @@ def test_trial_metrics_are_plain_floats_for_grpc(tmp_path, digits_uint8):
     assert [row["status"] for row in clf.results_] == ["COMPLETED"]
     assert not oracle.reports  # the estimator ran a copy of it
     ((metrics, step),) = clf.tuner_.oracle.reports
-    assert set(metrics) == {"val_accuracy", "val_loss"}
+    assert set(metrics) == {"val_accuracy", "val_loss", "val_accuracy_se", "val_loss_se"}
     for name, value in metrics.items():
         assert type(name) is str and type(value) is float, (name, type(value))
     assert type(step) is int

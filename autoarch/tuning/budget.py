@@ -1,0 +1,225 @@
+"""``time_limit`` as a plan: when each part of a fit must end, and stages that keep to it.
+
+A fit with a time limit has one `TimeBudget`. Its end is the call's start plus
+the limit; from it the budget keeps back the tail (scoring the last trial,
+wrapping and saving the final model: `TAIL_SECONDS`) and, once trials have
+been timed, what the final fit will cost (``final_reserve``). Trials run until
+``trials_end``; a trial's DARTS search gets at most `SEARCH_SHARE` of the time
+left to trials, so its training always has time to make a network.
+
+Every stage (search, training, final fit) runs with a `StageClock`: it stops
+the stage between two batches when the next batch would end after the stage's
+deadline, and at each epoch end it shortens the stage's schedules (the cosine
+learning rate, the drop-path ramp) to the epochs that still fit, so a training
+cut by the budget still anneals to its end instead of stopping at a high
+learning rate. It also records the stage's steady seconds per epoch, which the
+tuner and the final fit plan with.
+"""
+
+import math
+import statistics
+import time
+
+import keras
+
+__all__ = [
+    "SEARCH_SHARE",
+    "TAIL_SECONDS",
+    "CONTINUE_EPOCH_SHARE",
+    "TimeBudget",
+    "EpochPlan",
+    "StageClock",
+    "continue_epochs",
+    "epoch_share",
+    "planned_seconds",
+]
+
+SEARCH_SHARE = 0.4
+"""The most a trial's search may take of the time left to trials, so that training has the rest."""
+
+TAIL_SECONDS = 2.0
+"""Seconds kept back at the end of a fit to score the last trial, wrap the final model and save it."""
+
+CONTINUE_EPOCH_SHARE = 0.125
+"""``refit="continue"``: the final fit lasts this share of the best trial's training epochs."""
+
+
+class TimeBudget:
+    """The ``time_limit`` of one fit.
+
+    Args:
+        seconds: the limit.
+        started: the `time.monotonic` value the fit started at.
+        clock: the clock (`time.monotonic`; tests pass another).
+
+    Attributes:
+        end: the clock value the whole fit must end by.
+        final_reserve: seconds kept for the final fit, planned from the
+            trials' measured epochs (0 until a trial has been timed).
+    """
+
+    def __init__(self, seconds, started, clock=time.monotonic):
+        self.seconds = float(seconds)
+        self.end = float(started) + self.seconds
+        self.clock = clock
+        self.final_reserve = 0.0
+
+    def left(self):
+        """Seconds until the whole fit must end."""
+        return self.end - self.clock()
+
+    @property
+    def final_end(self):
+        """The clock value the final fit must end by: the end less the tail."""
+        return self.end - TAIL_SECONDS
+
+    @property
+    def trials_end(self):
+        """The clock value trials must end by: the final fit's end less its planned cost."""
+        return self.final_end - self.final_reserve
+
+    def trials_left(self):
+        """Seconds until ``trials_end`` (negative once it passed)."""
+        return self.trials_end - self.clock()
+
+    def search_deadline(self):
+        """The deadline of a search stage starting now: `SEARCH_SHARE` of the time left to trials."""
+        return self.clock() + SEARCH_SHARE * max(0.0, self.trials_left())
+
+
+class EpochPlan:
+    """The number of epochs a schedule anneals over; a `StageClock` may shorten it.
+
+    Args:
+        epochs: the planned epochs (at least 1).
+    """
+
+    def __init__(self, epochs):
+        self.epochs = max(int(epochs), 1)
+
+
+class StageClock(keras.callbacks.Callback):
+    """Keep one stage within its deadline, and time its epochs.
+
+    Between batches it stops the stage when the next batch would end after
+    ``deadline``. At each epoch end it counts how many more epochs fit before
+    the deadline and, if fewer than planned, shortens every schedule in
+    ``plans`` (objects with an ``epochs`` attribute, such as an `EpochPlan` or
+    `autoarch.darts.network.DropPathSchedule`) so that they end with the
+    stage; the stage stops once they have.
+
+    The first batch of a stage includes tracing its step, so the steady
+    time per batch is measured from the second batch on.
+
+    Args:
+        deadline: a `time.monotonic` value, or None for no limit.
+        plans: schedules to shorten when the deadline cuts the stage.
+        clock: the clock (`time.monotonic`; tests pass another).
+
+    Attributes:
+        stopped: True once the deadline stopped the stage early.
+        epoch_seconds: steady seconds per epoch (median batch times steps), or
+            None before a second batch ran.
+        first_epoch_seconds: seconds of the first epoch, tracing included.
+    """
+
+    def __init__(self, deadline, plans=(), clock=time.monotonic):
+        super().__init__()
+        self.deadline = deadline
+        self.plans = list(plans)
+        self.clock = clock
+        self.stopped = False
+        self.first_epoch_seconds = None
+        self._batch_seconds = []
+        self._steps = 0
+        self._epochs_done = 0
+        self._batch_started = None
+        self._epoch_started = None
+        self._batches_seen = 0
+        self._shortened_to = None
+
+    @property
+    def epoch_seconds(self):
+        if not self._batch_seconds:
+            return None
+        return statistics.median(self._batch_seconds) * max(self._steps, 1)
+
+    def _stop(self):
+        self.stopped = True
+        self.model.stop_training = True
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_started = self.clock()
+        self._steps_this_epoch = 0
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._batch_started = self.clock()
+
+    def on_train_batch_end(self, batch, logs=None):
+        now = self.clock()
+        self._batches_seen += 1
+        self._steps_this_epoch += 1
+        if self._batches_seen > 1:  # the first batch traced the step
+            self._batch_seconds.append(now - self._batch_started)
+            self._batch_seconds = self._batch_seconds[-200:]
+        if self.deadline is None:
+            return
+        next_batch = statistics.median(self._batch_seconds) if self._batch_seconds else 0.0
+        if now + next_batch > self.deadline:
+            self._stop()
+
+    def on_epoch_end(self, epoch, logs=None):
+        now = self.clock()
+        self._steps = max(self._steps, self._steps_this_epoch)
+        if self.first_epoch_seconds is None:
+            self.first_epoch_seconds = now - self._epoch_started
+        if self.deadline is None or self.stopped or epoch + 1 >= (self.params or {}).get("epochs", math.inf):
+            return
+        if self._shortened_to is not None and epoch + 1 >= self._shortened_to:
+            self._stop()  # the shortened schedules have ended
+            return
+        per_epoch = self.epoch_seconds or (now - self._epoch_started)
+        fit = epoch + 1 + (math.floor((self.deadline - now) / per_epoch) if per_epoch > 0 else 0)
+        if fit <= epoch + 1:
+            self._stop()
+            return
+        for plan in self.plans:
+            if fit < plan.epochs:
+                plan.epochs = fit
+                self._shortened_to = fit
+
+
+def continue_epochs(epochs):
+    """The epochs of a ``"continue"`` final fit after a trial that trained ``epochs``."""
+    return max(1, round(epochs * CONTINUE_EPOCH_SHARE))
+
+
+def epoch_share(mode, epochs):
+    """The final fit's epochs per network as a share of a trial's ``epochs`` (0 when it does not train)."""
+    if mode == "scratch":
+        return 1.0
+    if mode == "continue":
+        return continue_epochs(epochs) / max(epochs, 1)
+    return 0.0
+
+
+def planned_seconds(mode, epochs, timing, more_data=1.0, in_memory=True):
+    """Seconds one network's final fit should take, from its trial's measured epochs.
+
+    Args:
+        mode: the final fit's mode (see `refit_mode`).
+        epochs: the trial's training epochs.
+        timing: the trial's row (``epoch_seconds``, ``first_epoch_seconds``,
+            ``seconds``); a trial timed before autoarch measured epochs is
+            planned from its whole ``seconds``.
+        more_data: samples of the final fit over the trial's training samples.
+        in_memory: the trial's traced network is still held (no new trace).
+    """
+    if mode is None:
+        return 0.0
+    steady, first = timing.get("epoch_seconds"), timing.get("first_epoch_seconds")
+    if steady is None:
+        return float(timing.get("seconds") or 0.0) * epoch_share(mode, epochs)
+    trace = 0.0 if in_memory and mode != "scratch" else max(0.0, (first or steady) - steady)
+    return epoch_share(mode, epochs) * epochs * steady * more_data + trace
+

@@ -1,0 +1,109 @@
+"""End-to-end: ``time_limit`` bounds the whole fit (issue 19).
+
+The assertions read the times the stages recorded (when each training batch
+ended, the learning rate of each epoch), against the limit counted from the
+call; the wall-clock checks on the whole fit keep a margin of seconds for a
+busy 2-core machine.
+"""
+
+import json
+import os
+import time
+
+import keras
+import pytest
+
+from autoarch.tuning.budget import TAIL_SECONDS
+
+from .conftest import tiny_classifier, tiny_space
+
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
+
+WALL_CLOCK_MARGIN = 5.0
+"""Seconds a whole fit may pass its limit in these tests: scoring and saving on a busy machine."""
+
+
+class StageTimes(keras.callbacks.Callback):
+    """Per training: when each batch ended, and each epoch's learning rate."""
+
+    def __init__(self):
+        super().__init__()
+        self.batch_ends = []
+        self.rates = []
+
+    def on_train_begin(self, logs=None):
+        self.batch_ends.append([])
+        self.rates.append([])
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.rates[-1].append(float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)))
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.batch_ends[-1].append(time.monotonic())
+
+
+def _fit(estimator, x, y, **options):
+    times = StageTimes()
+    started = time.monotonic()
+    estimator.fit(x, y, callbacks=[times], **options)
+    return started, times
+
+
+def test_no_trial_starts_that_would_not_end_in_time_and_every_batch_ends_in_time(tmp_path, digits_uint8):
+    x, y, x_test, _ = digits_uint8
+    limit = 25
+    estimator = tiny_classifier(tmp_path, max_trials=6, time_limit=limit, ensemble_size=2)
+    started, times = _fit(estimator, x, y)
+
+    ran = len(estimator.results_)
+    assert 1 <= ran < 6
+    assert all(row["status"] == "COMPLETED" for row in estimator.results_)
+    assert all(end <= started + limit for ends in times.batch_ends for end in ends)
+    assert estimator.fit_seconds_ <= limit + WALL_CLOCK_MARGIN, estimator.fit_seconds_
+    assert estimator.predict(x_test).shape == (len(x_test),)
+
+
+def test_a_training_cut_by_the_time_limit_still_anneals_its_learning_rate(tmp_path, digits_uint8):
+    x, y, x_test, _ = digits_uint8
+    epochs, limit = 300, 15
+    estimator = tiny_classifier(tmp_path, max_trials=3, time_limit=limit, search_space=tiny_space(train_epochs=epochs))
+    started, times = _fit(estimator, x, y)
+
+    assert [row["status"] for row in estimator.results_] == ["COMPLETED"]
+    assert estimator.results_[0]["stopped_by_time_limit"] is True
+    rates = times.rates[0]
+    assert 2 <= len(rates) < epochs
+    # The cosine was shortened to the epochs that fit, so it ends low, not at 300 epochs' first steps.
+    assert rates[-1] < 0.25 * rates[0], rates
+    assert all(later <= earlier for earlier, later in zip(rates, rates[1:]))
+    assert all(end <= started + limit for ends in times.batch_ends for end in ends)
+    assert estimator.fit_seconds_ <= limit + WALL_CLOCK_MARGIN, estimator.fit_seconds_
+    assert estimator.predict(x_test).shape == (len(x_test),)
+
+
+def test_a_search_cut_by_the_time_limit_leaves_its_training_time_to_make_a_network(tmp_path, digits_uint8):
+    x, y, x_test, _ = digits_uint8
+    epochs, limit = 2000, 40
+    estimator = tiny_classifier(
+        tmp_path, max_trials=1, genotype=None, time_limit=limit, search_space=tiny_space(search_epochs=epochs)
+    )
+    started, times = _fit(estimator, x[:300], y[:300])
+
+    assert [row["status"] for row in estimator.results_] == ["COMPLETED"]
+    with open(os.path.join(estimator.project_dir_, "trial_0", "alphas.json")) as file:
+        searched = len(json.load(file))  # one entry per search epoch
+    assert 1 <= searched < epochs
+    assert len(times.batch_ends[0]) >= 2  # the training ran, after the search
+    assert all(end <= started + limit for ends in times.batch_ends for end in ends)
+    assert estimator.fit_seconds_ <= limit + WALL_CLOCK_MARGIN, estimator.fit_seconds_
+    assert estimator.predict(x_test).shape == (len(x_test),)
+
+
+def test_a_budget_too_small_for_any_trial_says_how_much_time_a_trial_needs(tmp_path, digits_uint8):
+    x, y, _, _ = digits_uint8
+    estimator = tiny_classifier(tmp_path, max_trials=3, genotype=None, time_limit=TAIL_SECONDS / 2)
+    with pytest.raises(RuntimeError, match=r"needs at least about \d+ s; give a larger time_limit"):
+        estimator.fit(x[:300], y[:300])
+    assert not hasattr(estimator, "model_")
+    (project,) = os.listdir(tmp_path)
+    assert sorted(name for name in os.listdir(tmp_path / project) if name.startswith("trial_")) == ["trial_0"]

@@ -1,0 +1,129 @@
+"""`autoarch.tuning.budget`: the time limit's plan, and stages that keep to it (issue 19).
+
+The stages here are real Keras trainings of a tiny model; only the clock is
+a counter that each batch advances by a set number of seconds, so the
+deadlines are exact and the tests do not depend on the machine's speed.
+"""
+
+import keras
+import numpy as np
+import pytest
+
+from autoarch.darts.supernet import cosine_learning_rate
+from autoarch.tuning.budget import (
+    SEARCH_SHARE,
+    TAIL_SECONDS,
+    EpochPlan,
+    StageClock,
+    TimeBudget,
+    continue_epochs,
+    planned_seconds,
+)
+
+
+class Clock:
+    """A clock that moves only when told."""
+
+    def __init__(self, now=100.0):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+
+class Batches(keras.callbacks.Callback):
+    """Each batch takes ``seconds`` on ``clock``; the stage's first batch also ``trace`` more."""
+
+    def __init__(self, clock, seconds=1.0, trace=2.0):
+        super().__init__()
+        self.clock, self.seconds, self.trace = clock, seconds, trace
+        self.batches = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.clock.now += self.seconds + (self.trace if self.batches == 0 else 0.0)
+        self.batches += 1
+
+
+class LearningRates(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.rates = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.rates.append(float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)))
+
+
+def _train(clock, deadline, epochs, steps=5, plans=()):
+    """Train a tiny model for ``epochs`` of ``steps`` batches under a `StageClock`; returns (clock, batches, rates)."""
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
+    x = np.random.default_rng(0).normal(size=(steps * 4, 3)).astype("float32")
+    y = (x[:, 0] > 0).astype("int32")
+    batches, rates = Batches(clock), LearningRates()
+    stage = StageClock(deadline, plans=plans, clock=clock)
+    plan = next((p for p in plans if isinstance(p, EpochPlan)), EpochPlan(epochs))
+    cosine = keras.callbacks.LearningRateScheduler(lambda epoch: cosine_learning_rate(epoch, plan.epochs, 0.1, 0.0))
+    # Batches first: it advances the clock before the stage clock reads it.
+    model.fit(x, y, batch_size=4, epochs=epochs, shuffle=False, verbose=0, callbacks=[batches, cosine, stage, rates])
+    return stage, batches, rates
+
+
+def test_without_a_deadline_the_stage_runs_its_epochs_and_times_them():
+    stage, batches, _ = _train(Clock(), None, epochs=3)
+    assert batches.batches == 15 and not stage.stopped
+    assert stage.epoch_seconds == pytest.approx(5.0)  # the steady batch (1 s) times 5 steps
+    assert stage.first_epoch_seconds == pytest.approx(7.0)  # with the first batch's 2 s trace
+
+
+def test_a_deadline_shortens_the_schedules_so_the_training_still_anneals():
+    clock = Clock()
+    plan = EpochPlan(10)
+    stage, batches, rates = _train(clock, clock.now + 22.0, epochs=10, plans=[plan])
+    # Epoch 1 ends at 7 s; 5 s epochs leave room for 3 more before 22 s.
+    assert plan.epochs == 4
+    assert stage.stopped and batches.batches == 20
+    assert clock.now <= 100.0 + 22.0
+    assert rates.rates == pytest.approx([cosine_learning_rate(e, 10, 0.1, 0.0) for e in range(1)]
+                                  + [cosine_learning_rate(e, 4, 0.1, 0.0) for e in range(1, 4)])
+
+
+def test_a_deadline_stops_between_batches_when_the_next_would_end_after_it():
+    clock = Clock()
+    stage, batches, _ = _train(clock, clock.now + 5.5, epochs=1, steps=10)
+    assert stage.stopped
+    assert batches.batches == 3  # ends at 3, 4 and 5 s; a fourth would end at 6 s
+    assert clock.now <= 100.0 + 5.5
+
+
+def test_a_stage_that_ends_on_time_is_not_marked_stopped():
+    clock = Clock()
+    stage, batches, _ = _train(clock, clock.now + 100.0, epochs=2)
+    assert not stage.stopped and batches.batches == 10
+
+
+def test_the_budget_keeps_back_the_tail_and_the_planned_final_fit():
+    clock = Clock(0.0)
+    budget = TimeBudget(60, started=0.0, clock=clock)
+    assert budget.final_end == 60 - TAIL_SECONDS
+    assert budget.trials_end == budget.final_end
+    budget.final_reserve = 10.0
+    clock.now = 8.0
+    assert budget.trials_left() == pytest.approx(60 - TAIL_SECONDS - 10 - 8)
+    assert budget.search_deadline() == pytest.approx(8 + SEARCH_SHARE * budget.trials_left())
+    assert budget.left() == pytest.approx(52.0)
+    clock.now = 59.0
+    assert budget.search_deadline() == 59.0  # no time left to trials: the search gets none
+
+
+def test_planned_seconds_of_a_final_fit_come_from_the_measured_epochs():
+    timing = {"epoch_seconds": 2.0, "first_epoch_seconds": 9.0, "seconds": 100.0}
+    assert continue_epochs(40) == 5 and continue_epochs(3) == 1
+    # continue: 5 of 40 epochs, 1.25x the data, no new trace while the network is held
+    assert planned_seconds("continue", 40, timing, 1.25) == pytest.approx(5 * 2.0 * 1.25)
+    assert planned_seconds("continue", 40, timing, 1.25, in_memory=False) == pytest.approx(5 * 2.0 * 1.25 + 7.0)
+    # scratch: every epoch again, and a new trace
+    assert planned_seconds("scratch", 40, timing) == pytest.approx(40 * 2.0 + 7.0)
+    assert planned_seconds(None, 40, timing) == 0.0
+    # a trial timed before epochs were measured: its share of the trial's seconds
+    assert planned_seconds("continue", 40, {"seconds": 80.0}) == pytest.approx(10.0)
