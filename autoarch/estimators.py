@@ -498,6 +498,8 @@ class ImageClassifier(ClassifierMixin, _ImageEstimator):
         model_: the final `keras.Model` (raw images in, probabilities out).
         results_: one dict per trial: ``trial_id``, ``hyperparameters``,
             ``genotype``, ``score``, ``parameters``, ``seconds``,
+            ``epoch_seconds`` and ``first_epoch_seconds`` of its training,
+            ``stopped_by_time_limit``,
             ``search_confidence`` (see `autoarch.darts.confidence`; None
             without a search), ``status``,
             ``reason`` (why it failed), ``worker``, ``rank`` (1 for the best

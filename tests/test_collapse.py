@@ -137,11 +137,15 @@ def test_warmup_epochs_are_ignored(search):
 
 
 @pytest.mark.parametrize(
-    "kwargs",
-    [{"max_skip_connections": -1}, {"patience": 0}, {"patience": -3}],
+    "kwargs, message",
+    [
+        ({"max_skip_connections": -1}, "max_skip_connections must be >= 0, got -1"),
+        ({"patience": 0}, "patience must be >= 1 or None, got 0"),
+        ({"patience": -3}, "patience must be >= 1 or None, got -3"),
+    ],
 )
-def test_collapse_guard_rejects_bad_arguments(kwargs):
-    with pytest.raises(ValueError):
+def test_collapse_guard_rejects_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
         CollapseGuard(**kwargs)
 
 
@@ -155,5 +159,5 @@ def test_collapse_guard_defaults_and_fresh_state():
 
 def test_compile_rejects_negative_warmup():
     net = SearchNetwork((8, 8, 1), 10, init_channels=2, layers=1, nodes=1, primitives=PRIMITIVES)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="arch_warmup_epochs must be >= 0, got -1"):
         net.compile(arch_warmup_epochs=-1)

@@ -234,24 +234,27 @@ def test_edge_weights_change_selected_edges_not_ops():
 
 
 @pytest.mark.parametrize(
-    "kwargs",
+    "kwargs, message",
     [
-        {"normal_weights": np.zeros((13, 8))},
-        {"normal_weights": np.zeros((14, 7))},
-        {"reduce_weights": np.zeros(14 * 8)},
-        {"normal_weights": np.full((14, 8), np.nan)},
-        {"normal_edge_weights": np.ones(13)},
-        {"reduce_edge_weights": np.ones((14, 1))},
-        {"nodes": 3},
-        {"nodes": 0},
-        {"primitives": ("none",)},
-        {"primitives": ("sep_conv_3x3", "conv_7x7")},
+        ({"normal_weights": np.zeros((13, 8))}, r"normal_weights must have shape \(14, 8\), got \(13, 8\)"),
+        ({"normal_weights": np.zeros((14, 7))}, r"normal_weights must have shape \(14, 8\), got \(14, 7\)"),
+        ({"reduce_weights": np.zeros(14 * 8)}, r"reduce_weights must have shape \(14, 8\), got \(112,\)"),
+        ({"normal_weights": np.full((14, 8), np.nan)}, "normal_weights must be finite"),
+        ({"normal_edge_weights": np.ones(13)}, r"normal_edge_weights must have shape \(14,\), got \(13,\)"),
+        (
+            {"reduce_edge_weights": np.ones((14, 1))},
+            r"reduce_edge_weights must have shape \(14,\), got \(14, 1\)",
+        ),
+        ({"nodes": 3}, r"normal_weights must have shape \(9, 8\), got \(14, 8\)"),
+        ({"nodes": 0}, "nodes must be a positive integer, got 0"),
+        ({"primitives": ("none",)}, "at least one operation other than 'none'"),
+        ({"primitives": ("sep_conv_3x3", "conv_7x7")}, r"unknown operation\(s\) \['conv_7x7'\]"),
     ],
 )
-def test_derive_validation(kwargs):
+def test_derive_validation(kwargs, message):
     args = {"normal_weights": uniform(), "reduce_weights": uniform(), "primitives": PRIMITIVES}
     args.update(kwargs)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=message):
         derive_genotype(**args)
 
 
@@ -264,7 +267,7 @@ def test_construction_converts_lists_to_tuples_and_is_hashable():
     assert isinstance(DARTS_V2.reduce_concat, tuple)
     assert DARTS_V2.nodes == 4
     assert len({DARTS_V2, Genotype(**DARTS_V2.to_dict())}) == 1
-    with pytest.raises(AttributeError):
+    with pytest.raises(AttributeError, match="cannot assign to field 'normal'"):
         DARTS_V2.normal = ()
 
 
@@ -292,45 +295,121 @@ def _without(key):
 
 
 @pytest.mark.parametrize(
-    "text",
+    "text, message",
     [
-        pytest.param("{normal: [}", id="not-json"),
-        pytest.param("", id="empty-text"),
-        pytest.param(json.dumps([DARTS_V2.to_dict()]), id="a-list"),
-        pytest.param('"genotype"', id="a-string"),
-        pytest.param(_without("reduce_concat"), id="missing-key"),
-        pytest.param(_mutated(extra=1), id="extra-key"),
-        pytest.param(_mutated(normal=[["conv_7x7", 0], ["sep_conv_3x3", 1]] * 4), id="unknown-op"),
-        pytest.param(_mutated(normal=[["none", 0], ["sep_conv_3x3", 1]] * 4), id="none-op"),
-        pytest.param(_mutated(normal=[[3, 0], ["sep_conv_3x3", 1]] * 4), id="op-not-string"),
-        pytest.param(_mutated(normal=[["sep_conv_3x3", 0], ["sep_conv_3x3", 2]] * 4), id="index-out-of-range"),
-        pytest.param(_mutated(normal=[["sep_conv_3x3", -1], ["sep_conv_3x3", 1]] * 4), id="negative-index"),
-        pytest.param(_mutated(normal=[["sep_conv_3x3", True], ["sep_conv_3x3", 1]] * 4), id="bool-index"),
-        pytest.param(_mutated(normal=[["sep_conv_3x3", 1.0], ["sep_conv_3x3", 1]] * 4), id="float-index"),
-        pytest.param(_mutated(normal=[["sep_conv_3x3", "1"], ["sep_conv_3x3", 1]] * 4), id="string-index"),
-        pytest.param(_mutated(normal=[["sep_conv_3x3", 0]] * 7), id="odd-entries"),
-        pytest.param(_mutated(normal=[], reduce=[]), id="empty-cells"),
-        pytest.param(_mutated(normal=[["sep_conv_3x3", 0, 1]] * 8), id="triple"),
-        pytest.param(_mutated(normal="sep_conv_3x3"), id="cell-is-string"),
-        pytest.param(_mutated(normal=DARTS_V2.to_dict()["normal"][:6]), id="node-count-mismatch"),
-        pytest.param(_mutated(normal_concat=[2, 3, 6]), id="concat-too-high"),
-        pytest.param(_mutated(normal_concat=[1, 2]), id="concat-input"),
-        pytest.param(_mutated(reduce_concat=[2, 2, 3]), id="concat-duplicate"),
-        pytest.param(_mutated(reduce_concat=[]), id="concat-empty"),
-        pytest.param(_mutated(reduce_concat=[2, 3.0]), id="concat-float"),
-        pytest.param(_mutated(reduce_concat=5), id="concat-not-list"),
-        pytest.param(DARTS_V2.to_json()[:-1] + ', "normal": []}', id="duplicate-key"),
+        pytest.param("{normal: [}", "invalid JSON: Expecting property name", id="not-json"),
+        pytest.param("", "invalid JSON: Expecting value", id="empty-text"),
+        pytest.param(
+            json.dumps([DARTS_V2.to_dict()]),
+            r"expected a genotype object with keys \[.*\], got list",
+            id="a-list",
+        ),
+        pytest.param('"genotype"', r"expected a genotype object with keys \[.*\], got str", id="a-string"),
+        pytest.param(_without("reduce_concat"), r"missing \['reduce_concat'\], extra \[\]", id="missing-key"),
+        pytest.param(_mutated(extra=1), r"missing \[\], extra \['extra'\]", id="extra-key"),
+        pytest.param(
+            _mutated(normal=[["conv_7x7", 0], ["sep_conv_3x3", 1]] * 4),
+            r"normal\[0\]: expected an operation of .*, got 'conv_7x7'",
+            id="unknown-op",
+        ),
+        pytest.param(
+            _mutated(normal=[["none", 0], ["sep_conv_3x3", 1]] * 4),
+            r"normal\[0\]: expected an operation of .*, got 'none'",
+            id="none-op",
+        ),
+        pytest.param(
+            _mutated(normal=[[3, 0], ["sep_conv_3x3", 1]] * 4),
+            r"normal\[0\]: expected an operation of .*, got 3$",
+            id="op-not-string",
+        ),
+        pytest.param(
+            _mutated(normal=[["sep_conv_3x3", 0], ["sep_conv_3x3", 2]] * 4),
+            r"normal\[1\]: node 2 expects an integer input index in 0\.\.1, got 2$",
+            id="index-out-of-range",
+        ),
+        pytest.param(
+            _mutated(normal=[["sep_conv_3x3", -1], ["sep_conv_3x3", 1]] * 4),
+            r"normal\[0\]: node 2 expects an integer input index in 0\.\.1, got -1$",
+            id="negative-index",
+        ),
+        pytest.param(
+            _mutated(normal=[["sep_conv_3x3", True], ["sep_conv_3x3", 1]] * 4),
+            r"normal\[0\]: node 2 expects an integer input index in 0\.\.1, got True$",
+            id="bool-index",
+        ),
+        pytest.param(
+            _mutated(normal=[["sep_conv_3x3", 1.0], ["sep_conv_3x3", 1]] * 4),
+            r"normal\[0\]: node 2 expects an integer input index in 0\.\.1, got 1\.0$",
+            id="float-index",
+        ),
+        pytest.param(
+            _mutated(normal=[["sep_conv_3x3", "1"], ["sep_conv_3x3", 1]] * 4),
+            r"normal\[0\]: node 2 expects an integer input index in 0\.\.1, got '1'$",
+            id="string-index",
+        ),
+        pytest.param(
+            _mutated(normal=[["sep_conv_3x3", 0]] * 7), r"odd number of pairs \(7\)", id="odd-entries"
+        ),
+        pytest.param(_mutated(normal=[], reduce=[]), "normal must have at least one node", id="empty-cells"),
+        pytest.param(
+            _mutated(normal=[["sep_conv_3x3", 0, 1]] * 8),
+            r"normal\[0\] must be an \(operation, input_index\) pair",
+            id="triple",
+        ),
+        pytest.param(
+            _mutated(normal="sep_conv_3x3"),
+            r"normal must be a list of \(operation, input_index\) pairs, got 'sep_conv_3x3'",
+            id="cell-is-string",
+        ),
+        pytest.param(
+            _mutated(normal=DARTS_V2.to_dict()["normal"][:6]),
+            "same number of nodes, got 3 normal and 4 reduce nodes",
+            id="node-count-mismatch",
+        ),
+        pytest.param(
+            _mutated(normal_concat=[2, 3, 6]),
+            r"normal_concat: expected integer node indices in 2\.\.5, got 6$",
+            id="concat-too-high",
+        ),
+        pytest.param(
+            _mutated(normal_concat=[1, 2]),
+            r"normal_concat: expected integer node indices in 2\.\.5, got 1$",
+            id="concat-input",
+        ),
+        pytest.param(
+            _mutated(reduce_concat=[2, 2, 3]),
+            r"reduce_concat must not repeat a node, got \[2, 2, 3\]",
+            id="concat-duplicate",
+        ),
+        pytest.param(
+            _mutated(reduce_concat=[]), "reduce_concat must list at least one node", id="concat-empty"
+        ),
+        pytest.param(
+            _mutated(reduce_concat=[2, 3.0]),
+            r"reduce_concat: expected integer node indices in 2\.\.5, got 3\.0$",
+            id="concat-float",
+        ),
+        pytest.param(
+            _mutated(reduce_concat=5),
+            "reduce_concat must be a list of node indices, got 5$",
+            id="concat-not-list",
+        ),
+        pytest.param(
+            DARTS_V2.to_json()[:-1] + ', "normal": []}',
+            r"expected each key once, got repeated keys \['normal'\]",
+            id="duplicate-key",
+        ),
     ],
 )
-def test_from_json_rejects_malformed(text):
-    with pytest.raises(ValueError):
+def test_from_json_rejects_malformed(text, message):
+    with pytest.raises(ValueError, match=message):
         Genotype.from_json(text)
 
 
 def test_from_json_and_from_dict_reject_non_text_and_non_dict():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="expected JSON text, got dict"):
         Genotype.from_json(DARTS_V2.to_dict())
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"expected a genotype object with keys \[.*\], got list"):
         Genotype.from_dict([("normal", [])])
 
 
@@ -385,9 +464,9 @@ def test_count():
     assert DARTS_V2.count("skip_connect", cell="reduce") == 3
     assert DARTS_V2.count("max_pool_3x3", cell="reduce") == 5
     assert DARTS_V2.count("none") == 0
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"cell must be one of \('normal', 'reduce'\), got 'both'"):
         DARTS_V2.count("sep_conv_3x3", cell="both")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"expected an operation of \(.*\), got 'conv_7x7'"):
         DARTS_V2.count("conv_7x7")
 
 

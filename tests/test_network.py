@@ -113,22 +113,33 @@ def test_build_network_accepts_genotype_json():
 
 
 @pytest.mark.parametrize(
-    "genotype",
-    [42, None, DARTS_V2.to_dict(), "not json", '{"normal": []}'],
+    "genotype, message",
+    [
+        (42, "genotype must be a Genotype or its JSON, got int"),
+        (None, "genotype must be a Genotype or its JSON, got NoneType"),
+        (DARTS_V2.to_dict(), "genotype must be a Genotype or its JSON, got dict"),
+        ("not json", "expected a JSON genotype object, got invalid JSON"),
+        ('{"normal": []}', r"missing \['normal_concat', 'reduce', 'reduce_concat'\], extra \[\]"),
+    ],
     ids=["int", "none", "dict", "bad-json", "bad-genotype-json"],
 )
-def test_build_network_rejects_bad_genotype(genotype):
-    with pytest.raises(ValueError):
+def test_build_network_rejects_bad_genotype(genotype, message):
+    with pytest.raises(ValueError, match=message):
         build_network(genotype, (8, 8, 1), 10, **SMALL)
 
 
 @pytest.mark.parametrize(
-    "kwargs",
-    [{"layers": 0}, {"layers": -1}, {"init_channels": 0}, {"stem_multiplier": 0}],
+    "kwargs, message",
+    [
+        ({"layers": 0}, "layers, init_channels and stem_multiplier must be >= 1.*, got 0, 2, 3, 1$"),
+        ({"layers": -1}, "layers, init_channels and stem_multiplier must be >= 1.*, got -1, 2, 3, 1$"),
+        ({"init_channels": 0}, "layers, init_channels and stem_multiplier must be >= 1.*, got 3, 0, 3, 1$"),
+        ({"stem_multiplier": 0}, "layers, init_channels and stem_multiplier must be >= 1.*, got 3, 2, 0, 1$"),
+    ],
 )
-def test_build_network_rejects_bad_sizes(kwargs):
+def test_build_network_rejects_bad_sizes(kwargs, message):
     arguments = {**SMALL, **kwargs}
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=message):
         build_network(DARTS_V2, (8, 8, 1), 10, **arguments)
 
 
@@ -207,9 +218,16 @@ def test_drop_path_layer_training_zeroes_and_rescales():
     assert not np.array_equal(np.all(second == 0.0, axis=(1, 2, 3)), dropped)
 
 
-@pytest.mark.parametrize("max_rate", [-0.1, 1.0, 1.5])
-def test_drop_path_schedule_rejects_bad_rate(max_rate):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize(
+    "max_rate, message",
+    [
+        (-0.1, r"max_rate must be in \[0, 1\), got -0\.1"),
+        (1.0, r"max_rate must be in \[0, 1\), got 1\.0"),
+        (1.5, r"max_rate must be in \[0, 1\), got 1\.5"),
+    ],
+)
+def test_drop_path_schedule_rejects_bad_rate(max_rate, message):
+    with pytest.raises(ValueError, match=message):
         DropPathSchedule(max_rate, 10)
 
 
@@ -277,30 +295,30 @@ def test_saved_network_loads_in_a_fresh_process(trained, digits, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "kwargs",
+    "kwargs, message",
     [
-        {"input_shape": (7, 8, 1)},
-        {"input_shape": (8, 7, 1)},
-        {"input_shape": (4, 4, 1)},
-        {"input_shape": (8, 8, 0)},
-        {"input_shape": (8, 8)},
-        {"num_classes": 1},
-        {"num_classes": 0},
-        {"num_classes": 2.5},
-        {"init_channels": 4, "partial_channels": 3},
-        {"init_channels": 2, "partial_channels": 4},
-        {"partial_channels": 0},
-        {"primitives": ("sep_conv_3x3", "conv_7x7")},
-        {"primitives": "skip_connect"},
-        {"primitives": ()},
-        {"layers": 0},
-        {"nodes": 0},
+        ({"input_shape": (7, 8, 1)}, r"at least 8x8 with >= 1 channel, got input_shape \(7, 8, 1\)"),
+        ({"input_shape": (8, 7, 1)}, r"at least 8x8 with >= 1 channel, got input_shape \(8, 7, 1\)"),
+        ({"input_shape": (4, 4, 1)}, r"at least 8x8 with >= 1 channel, got input_shape \(4, 4, 1\)"),
+        ({"input_shape": (8, 8, 0)}, r"at least 8x8 with >= 1 channel, got input_shape \(8, 8, 0\)"),
+        ({"input_shape": (8, 8)}, r"input_shape must be \(height, width, channels\), got \(8, 8\)"),
+        ({"num_classes": 1}, "num_classes must be an integer >= 2, got 1$"),
+        ({"num_classes": 0}, "num_classes must be an integer >= 2, got 0$"),
+        ({"num_classes": 2.5}, r"num_classes must be an integer >= 2, got 2\.5"),
+        ({"init_channels": 4, "partial_channels": 3}, r"partial_channels \(3\) must divide init_channels"),
+        ({"init_channels": 2, "partial_channels": 4}, r"partial_channels \(4\) must divide init_channels"),
+        ({"partial_channels": 0}, "partial_channels must be an integer >= 1, got 0"),
+        ({"primitives": ("sep_conv_3x3", "conv_7x7")}, r"unknown operation\(s\) \['conv_7x7'\]"),
+        ({"primitives": "skip_connect"}, "sequence of operation names, got the string 'skip_connect'"),
+        ({"primitives": ()}, "primitives must name at least one operation"),
+        ({"layers": 0}, "layers must be an integer >= 1, got 0"),
+        ({"nodes": 0}, "nodes must be an integer >= 1, got 0"),
     ],
 )
-def test_search_network_rejects_bad_arguments(kwargs):
+def test_search_network_rejects_bad_arguments(kwargs, message):
     arguments = {"input_shape": (8, 8, 1), "num_classes": 10, "init_channels": 2, "layers": 1}
     arguments.update(kwargs)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=message):
         SearchNetwork(**arguments)
 
 

@@ -72,11 +72,11 @@ def test_all_operations_of_one_stride_agree_on_shape(stride, search):
 
 
 def test_make_operation_rejects_bad_name_and_stride():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown operation 'conv_7x7'"):
         make_operation("conv_7x7", 2, 1)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="stride must be 1 or 2, got 3"):
         make_operation("sep_conv_3x3", 2, 3)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="stride must be 1 or 2, got 0"):
         make_operation("max_pool_3x3", 2, 0)
 
 
@@ -255,14 +255,21 @@ def test_mixed_op_builds_itself_on_first_call():
     assert out.shape == x.shape
 
 
-@pytest.mark.parametrize("partial_channels", [0, 3, 5])
-def test_mixed_op_rejects_partial_channels_not_dividing_channels(partial_channels):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize(
+    "partial_channels, message",
+    [
+        (0, "partial_channels must be a positive divisor of the channel count 4, got 0"),
+        (3, "partial_channels must be a positive divisor of the channel count 4, got 3"),
+        (5, "partial_channels must be a positive divisor of the channel count 4, got 5"),
+    ],
+)
+def test_mixed_op_rejects_partial_channels_not_dividing_channels(partial_channels, message):
+    with pytest.raises(ValueError, match=message):
         MixedOp(PRIMITIVES, 4, 1, partial_channels=partial_channels)
 
 
 def test_mixed_op_rejects_bad_primitives():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"unknown operation\(s\) \['conv_9x9'\]"):
         MixedOp(("sep_conv_3x3", "conv_9x9"), 2, 1)
 
 
@@ -270,20 +277,20 @@ def test_mixed_op_rejects_bad_primitives():
 
 
 @pytest.mark.parametrize(
-    "primitives",
+    "primitives, message",
     [
-        ("sep_conv_3x3", "conv_7x7"),
-        ("Skip_Connect",),
-        (),
-        [],
-        ("max_pool_3x3", "max_pool_3x3"),
-        "skip_connect",
-        "sep_conv_3x3",
-        ("none",),
+        (("sep_conv_3x3", "conv_7x7"), r"unknown operation\(s\) \['conv_7x7'\]"),
+        (("Skip_Connect",), r"unknown operation\(s\) \['Skip_Connect'\]"),
+        ((), "primitives must name at least one operation"),
+        ([], "primitives must name at least one operation"),
+        (("max_pool_3x3", "max_pool_3x3"), r"primitives must not repeat an operation, got \['max_pool_3x3'"),
+        ("skip_connect", "sequence of operation names, got the string 'skip_connect'"),
+        ("sep_conv_3x3", "sequence of operation names, got the string 'sep_conv_3x3'"),
+        (("none",), "at least one operation other than 'none'"),
     ],
 )
-def test_validate_primitives_rejects(primitives):
-    with pytest.raises(ValueError):
+def test_validate_primitives_rejects(primitives, message):
+    with pytest.raises(ValueError, match=message):
         validate_primitives(primitives)
 
 

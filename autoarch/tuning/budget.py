@@ -37,7 +37,7 @@ __all__ = [
 SEARCH_SHARE = 0.4
 """The most a trial's search may take of the time left to trials, so that training has the rest."""
 
-TAIL_SECONDS = 2.0
+TAIL_SECONDS = 3.0
 """Seconds kept back at the end of a fit to score the last trial, wrap the final model and save it."""
 
 CONTINUE_EPOCH_SHARE = 0.125
