@@ -56,3 +56,18 @@ def read_json_or_none(path):
             return json.load(file)
     except (FileNotFoundError, json.JSONDecodeError):
         return None
+
+
+@pytest.fixture(autouse=True)
+def no_distribution_environment(monkeypatch):
+    """Every end-to-end test starts outside keras-tuner's chief/worker mode.
+
+    A CI (or a shell) that sets ``KERASTUNER_*`` or ``AUTOARCH_FINAL_FIT``
+    would otherwise turn the in-process fits into a chief or a worker. The
+    tests of distribution set what they need themselves, after this.
+    """
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("KERASTUNER_") or name == "AUTOARCH_FINAL_FIT":
+            monkeypatch.delenv(name)

@@ -1,0 +1,173 @@
+"""What a discrete network costs, counted as autoarch computes it: multiply-adds and parameters.
+
+The first part of hardware-aware search (issue 16): analytic costs that need no
+device. Each operation is counted the way `autoarch.darts.operations` really
+runs it, not as an idealised layer would: a stride-2 pooling or dilated
+convolution runs at full resolution and keeps every second pixel, so its
+depthwise part costs four times what a strided layer would; a stride-2 skip
+connection is a `FactorizedReduce` (two offset 1x1 convolutions).
+
+``flops`` counts multiply-adds of convolutions and dense layers, and one
+operation per window pixel of a pooling (9 per output); normalizations,
+activations and additions are not counted (they are small, and an exported
+model folds its batch norms). ``params`` counts every weight the Keras model
+holds (`keras.Model.count_params`): kernels, biases, and each batch norm's
+scale, offset and moving mean and variance.
+"""
+
+from dataclasses import dataclass
+
+from autoarch.darts.cells import reduction_layers
+from autoarch.darts.genotype import Genotype
+from autoarch.darts.operations import output_size
+from autoarch.darts.primitives import PRIMITIVES
+
+__all__ = ["Cost", "operation_cost", "network_cost"]
+
+POOL_WINDOW = 9
+"""Window pixels of the 3x3 poolings."""
+
+
+@dataclass(frozen=True)
+class Cost:
+    """Multiply-adds and parameters of a part of a network; costs add up with ``+``.
+
+    Attributes:
+        flops: multiply-adds of one image's forward pass.
+        params: weights held (trainable or not).
+    """
+
+    flops: int = 0
+    params: int = 0
+
+    def __add__(self, other):
+        return Cost(self.flops + other.flops, self.params + other.params)
+
+
+def _conv(height, width, kernel, channels_in, channels_out):
+    """A convolution with ``height`` x ``width`` outputs, no bias."""
+    weights = kernel * kernel * channels_in * channels_out
+    return Cost(height * width * weights, weights)
+
+
+def _depthwise(height, width, kernel, channels):
+    """A depthwise convolution with ``height`` x ``width`` outputs, no bias."""
+    weights = kernel * kernel * channels
+    return Cost(height * width * weights, weights)
+
+
+def _norm(channels):
+    """An affine batch norm: scale, offset, moving mean and variance; no multiply-adds counted."""
+    return Cost(0, 4 * channels)
+
+
+def _relu_conv_norm(channels_in, channels_out, height, width):
+    """`autoarch.darts.operations.ReLUConvBN` with a 1x1 kernel (a cell's preprocessing)."""
+    return _conv(height, width, 1, channels_in, channels_out) + _norm(channels_out)
+
+
+def _factorized_reduce(channels_in, channels_out, height, width):
+    """`autoarch.darts.operations.FactorizedReduce`: two offset 1x1 stride-2 convolutions and a norm."""
+    half_height, half_width = output_size(height, 2), output_size(width, 2)
+    odd = channels_out // 2
+    return (
+        _conv(half_height, half_width, 1, channels_in, channels_out - odd)
+        + _conv(half_height, half_width, 1, channels_in, odd)
+        + _norm(channels_out)
+    )
+
+
+def operation_cost(name, channels, height, width, stride=1):
+    """The cost of one operation of the discrete network on a ``height`` x ``width`` x ``channels`` input.
+
+    Args:
+        name: one of `autoarch.darts.primitives.PRIMITIVES`.
+        channels: input and output channels.
+        height, width: the input's spatial size.
+        stride: 1, or 2 on the edges from a reduction cell's inputs.
+
+    Raises:
+        ValueError: an unknown operation or stride.
+    """
+    if stride not in (1, 2):
+        raise ValueError(f"stride must be 1 or 2, got {stride!r}")
+    out_height, out_width = output_size(height, stride), output_size(width, stride)
+    if name == "none":
+        return Cost()
+    if name in ("max_pool_3x3", "avg_pool_3x3"):
+        return Cost(POOL_WINDOW * height * width * channels, 0)  # at full resolution, also at stride 2
+    if name == "skip_connect":
+        return Cost() if stride == 1 else _factorized_reduce(channels, channels, height, width)
+    if name in ("sep_conv_3x3", "sep_conv_5x5"):
+        kernel = int(name[-1])
+        block = _conv(out_height, out_width, 1, channels, channels) + _norm(channels)
+        return (
+            _depthwise(out_height, out_width, kernel, channels)
+            + block
+            + _depthwise(out_height, out_width, kernel, channels)
+            + block
+        )
+    if name in ("dil_conv_3x3", "dil_conv_5x5"):
+        kernel = int(name[-1])
+        return (
+            _depthwise(height, width, kernel, channels)  # at full resolution, also at stride 2
+            + _conv(out_height, out_width, 1, channels, channels)
+            + _norm(channels)
+        )
+    raise ValueError(f"unknown operation {name!r}; expected one of {PRIMITIVES}")
+
+
+def network_cost(genotype, input_shape, num_outputs, init_channels=16, layers=8, stem_multiplier=3,
+                 stem_stride=1, drop_path=False):
+    """The cost of `autoarch.darts.build_network`'s network for the same arguments.
+
+    Args:
+        genotype: a `Genotype` (or its JSON text).
+        input_shape: ``(height, width, channels)`` of the images.
+        num_outputs: output units (classes, or targets).
+        init_channels, layers, stem_multiplier, stem_stride: as `build_network`.
+        drop_path: the network was built with drop path: each non-identity
+            operation holds one more weight (its drop rate).
+
+    Returns:
+        A `Cost`; its ``params`` equal the built model's ``count_params()``.
+    """
+    if isinstance(genotype, str):
+        genotype = Genotype.from_json(genotype)
+    height, width, image_channels = (int(v) for v in input_shape)
+    height, width = output_size(height, stem_stride), output_size(width, stem_stride)
+    stem_channels = stem_multiplier * init_channels
+    total = _conv(height, width, 3, image_channels, stem_channels) + _norm(stem_channels)
+    previous = current = (height, width, stem_channels)
+    channels, reduction_prev = init_channels, False
+    reductions = reduction_layers(layers)
+    for i in range(layers):
+        reduction = i in reductions
+        if reduction:
+            channels *= 2
+        cost, output = _cell_cost(genotype, reduction, reduction_prev, channels, previous, current, drop_path)
+        total += cost
+        previous, current, reduction_prev = current, output, reduction
+    features = current[2]
+    return total + Cost(features * num_outputs, features * num_outputs + num_outputs)
+
+
+def _cell_cost(genotype, reduction, reduction_prev, channels, previous, current, drop_path):
+    """``(cost, output shape)`` of one cell whose inputs have shapes ``previous`` and ``current``."""
+    operations = genotype.reduce if reduction else genotype.normal
+    concat = genotype.reduce_concat if reduction else genotype.normal_concat
+    height, width = current[0], current[1]
+    if reduction_prev:
+        cost = _factorized_reduce(previous[2], channels, previous[0], previous[1])
+    else:
+        cost = _relu_conv_norm(previous[2], channels, previous[0], previous[1])
+    cost += _relu_conv_norm(current[2], channels, height, width)
+    for name, index in operations:
+        stride = 2 if reduction and index < 2 else 1
+        at = (height, width) if index < 2 or not reduction else (output_size(height, 2), output_size(width, 2))
+        cost += operation_cost(name, channels, at[0], at[1], stride)
+        if drop_path and not (name == "skip_connect" and stride == 1):
+            cost += Cost(0, 1)
+    if reduction:
+        height, width = output_size(height, 2), output_size(width, 2)
+    return cost, (height, width, len(concat) * channels)
