@@ -55,6 +55,10 @@ class ImageClassifier(ClassifierMixin, _ImageEstimator):
         max_model_size: most parameters of a derived network; larger ones fail
             their trial with the reason recorded. The final model (all the
             ensemble's networks together) stays within it too.
+        max_flops: most multiply-adds per image of a derived network, counted
+            as its operations run (`autoarch.darts.costs`); costlier ones fail
+            their trial before training, with the reason recorded. The final
+            model (all the ensemble's networks together) stays within it too.
         search_space: fix or narrow settings of `autoarch.tuning.space.SETTINGS`:
             a value fixes, a list is a choice, a ``(min, max)`` tuple a range;
             ``"primitives"`` sets the candidate operations.
@@ -89,7 +93,8 @@ class ImageClassifier(ClassifierMixin, _ImageEstimator):
             averages, best first.
         model_: the final `keras.Model` (raw images in, probabilities out).
         results_: one dict per trial: ``trial_id``, ``hyperparameters``,
-            ``genotype``, ``score``, ``parameters``, ``seconds``,
+            ``genotype``, ``score``, ``parameters``, ``flops`` (multiply-adds
+            per image), ``seconds``,
             ``epoch_seconds`` and ``first_epoch_seconds`` of its training,
             ``stopped_by_time_limit``,
             ``search_confidence`` (see `autoarch.darts.confidence`; None

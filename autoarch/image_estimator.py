@@ -64,6 +64,7 @@ class _ImageEstimator(NotebookDisplay, BaseEstimator):
         seed=None,
         time_limit=None,
         max_model_size=None,
+        max_flops=None,
         search_space=None,
         verbose=1,
         refit="continue",
@@ -81,6 +82,7 @@ class _ImageEstimator(NotebookDisplay, BaseEstimator):
         self.seed = seed
         self.time_limit = time_limit
         self.max_model_size = max_model_size
+        self.max_flops = max_flops
         self.search_space = search_space
         self.verbose = verbose
         self.refit = refit
@@ -105,6 +107,10 @@ class _ImageEstimator(NotebookDisplay, BaseEstimator):
         "max_model_size": Constraint(
             lambda value: value is None or (isinstance(value, (int, np.integer)) and value >= 1),
             "a parameter count >= 1 or None",
+        ),
+        "max_flops": Constraint(
+            lambda value: value is None or (isinstance(value, (int, np.integer)) and value >= 1),
+            "a number of multiply-adds >= 1 or None",
         ),
         "search_space": Constraint(
             lambda value: value is None or isinstance(value, dict), "a dict or None", shown=lambda v: type(v).__name__
@@ -251,6 +257,7 @@ class _ImageEstimator(NotebookDisplay, BaseEstimator):
                 self._keep(final_fit(
                     tuner, task, space, self.results_,
                     refit=self.refit, ensemble_size=self.ensemble_size, max_model_size=self.max_model_size,
+                    max_flops=self.max_flops,
                     seed=self.seed, verbose=int(verbose), output_layer=self._output_layer,
                 ), project_dir)
             tuner.release_memory()
@@ -328,6 +335,7 @@ class _ImageEstimator(NotebookDisplay, BaseEstimator):
             budget=None if self.time_limit is None else TimeBudget(self.time_limit, started),
             callbacks=list(callbacks or []),
             max_model_size=self.max_model_size,
+            max_flops=self.max_flops,
             genotype=None if self.genotype is None else self._fixed_genotype(),
             strategy=device_strategy(self.devices),
         )

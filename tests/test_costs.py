@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from autoarch.darts import DARTS_V2, build_network
-from autoarch.darts.costs import Cost, network_cost, operation_cost
+from autoarch.darts.costs import Cost, edge_costs, network_cost, operation_cost
 from autoarch.darts.genotype import random_genotype
 from autoarch.darts.operations import Pool
-from autoarch.darts.primitives import PRIMITIVES
+from autoarch.darts.primitives import PRIMITIVES, num_edges
 
 
 class LayerCount:
@@ -94,3 +94,14 @@ def test_every_primitive_has_a_cost_and_bad_names_are_refused():
 def test_network_cost_takes_the_genotype_as_json():
     assert network_cost(DARTS_V2.to_json(), (8, 8, 1), 10, 4, 3) == network_cost(DARTS_V2, (8, 8, 1), 10, 4, 3)
     assert json.loads(DARTS_V2.to_json())  # the JSON form the trial folders store
+
+
+@pytest.mark.parametrize("genotype, shape, options", NETWORKS)
+def test_the_edge_tables_give_the_cost_of_every_derivable_network(genotype, shape, options):
+    tables = edge_costs(PRIMITIVES, genotype.nodes, shape, 10, **options)
+    assert tables.normal.shape == (num_edges(genotype.nodes), len(PRIMITIVES))
+    assert tables.of(genotype) == network_cost(genotype, shape, 10, **options).flops
+    for seed in range(5):
+        other = random_genotype(PRIMITIVES, nodes=genotype.nodes, seed=100 + seed)
+        assert tables.of(other) == network_cost(other, shape, 10, **options).flops
+    assert np.all(tables.normal[:, PRIMITIVES.index("none")] == 0)

@@ -67,3 +67,17 @@ def test_predictions_round_trip_through_the_trial_folder(tmp_path):
     targets, predictions = load_predictions(tmp_path)
     np.testing.assert_array_equal(targets, TARGETS)
     np.testing.assert_array_equal(predictions, probabilities)
+
+
+def test_members_also_keep_within_other_budgets_together():
+    targets = np.array([0, 1, 0, 1])
+    predictions = {
+        "a": (targets, np.array([[0.6, 0.4], [0.6, 0.4], [0.6, 0.4], [0.4, 0.6]])),
+        "b": (targets, np.array([[0.9, 0.1], [0.1, 0.9], [0.9, 0.1], [0.1, 0.9]])),
+    }
+    flops = {"a": 100, "b": 100}
+    assert select_members(["a", "b"], predictions, 3, False, budgets=[(flops, 150)]) == ["a"]
+    assert select_members(["a", "b"], predictions, 3, False, budgets=[(flops, 200)]) == ["a", "b"]
+    sizes = {"a": 10, "b": 10}
+    both = dict(sizes=sizes, max_size=15, budgets=[(flops, 200)])
+    assert select_members(["a", "b"], predictions, 3, False, **both) == ["a"]

@@ -175,10 +175,12 @@ class Architect:
         arch_weight_decay: coupled L2 decay of the architecture gradients.
         second_order: use the unrolled (second-order) architecture gradient.
         hessian_epsilon: DARTS's ``r`` for the finite-difference Hessian-vector product.
+        cost_penalty: a `autoarch.darts.cost_penalty.CostPenalty` whose
+            gradient joins the architecture gradient once per step (None: none).
     """
 
     def __init__(self, weight_optimizer, arch_optimizer, *, weight_decay=3e-4, grad_clip=5.0,
-                 arch_weight_decay=1e-3, second_order=False, hessian_epsilon=0.01):
+                 arch_weight_decay=1e-3, second_order=False, hessian_epsilon=0.01, cost_penalty=None):
         if hessian_epsilon <= 0:
             raise ValueError(f"hessian_epsilon must be > 0, got {hessian_epsilon!r}")
         self.weight_optimizer = weight_optimizer
@@ -188,6 +190,7 @@ class Architect:
         self.arch_weight_decay = float(arch_weight_decay)
         self.second_order = bool(second_order)
         self.hessian_epsilon = float(hessian_epsilon)
+        self.cost_penalty = cost_penalty
         # The switch of the warm-up: a variable the compiled step reads on one
         # device, a Python value frozen into the trace on several replicas.
         self.enabled = tf.Variable(True, trainable=False, name="architecture_enabled")
@@ -235,6 +238,8 @@ class Architect:
 
         def update():
             grads, loss, logits = self.architecture_gradients(model, x_train, y_train, x_val, y_val)
+            if self.cost_penalty is not None:  # the gradients are the whole batch's already: add it once
+                grads = [g + p for g, p in zip(grads, self.cost_penalty.gradients(model))]
             grads = _add_decay(grads, model.arch_variables, self.arch_weight_decay)
             _apply(self.arch_optimizer, grads, model.arch_variables, context)
             return loss, logits

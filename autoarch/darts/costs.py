@@ -17,12 +17,14 @@ scale, offset and moving mean and variance.
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from autoarch.darts.cells import reduction_layers
 from autoarch.darts.genotype import Genotype
 from autoarch.darts.operations import output_size
-from autoarch.darts.primitives import PRIMITIVES
+from autoarch.darts.primitives import PRIMITIVES, num_edges
 
-__all__ = ["Cost", "operation_cost", "network_cost"]
+__all__ = ["Cost", "operation_cost", "network_cost", "EdgeCosts", "edge_costs"]
 
 POOL_WINDOW = 9
 """Window pixels of the 3x3 poolings."""
@@ -171,3 +173,87 @@ def _cell_cost(genotype, reduction, reduction_prev, channels, previous, current,
     if reduction:
         height, width = output_size(height, 2), output_size(width, 2)
     return cost, (height, width, len(concat) * channels)
+
+
+@dataclass(frozen=True)
+class EdgeCosts:
+    """Multiply-adds of the final network, split so that a search can weigh each choice.
+
+    For every genotype with ``nodes`` intermediate nodes that derivation can
+    give (two inputs per node, every node concatenated), the network's
+    multiply-adds are ``fixed`` plus, for each chosen ``(operation, input)``
+    of node ``i``, ``normal[edge, operation]`` (or ``reduce``), where
+    ``edge`` is the supernet's row of the alphas for that input of node ``i``.
+
+    Attributes:
+        fixed: the stem, every cell's preprocessing and the output layer.
+        normal: ``(edges, operations)``: an operation on an edge, summed over
+            every normal cell of the final network (each at its own width and
+            resolution).
+        reduce: the same for the reduction cells.
+        primitives: the operations, in the order of the columns.
+        nodes: intermediate nodes per cell.
+    """
+
+    fixed: int
+    normal: np.ndarray
+    reduce: np.ndarray
+    primitives: tuple
+    nodes: int
+
+    def of(self, genotype):
+        """The multiply-adds of ``genotype``'s network, from the tables (equal to `network_cost`'s)."""
+        total = self.fixed
+        for table, operations in ((self.normal, genotype.normal), (self.reduce, genotype.reduce)):
+            for position, (name, index) in enumerate(operations):
+                node = position // 2
+                total += int(table[_edge(node, index), self.primitives.index(name)])
+        return total
+
+
+def _edge(node, index):
+    """The row of the alphas for input ``index`` of intermediate node ``node``."""
+    return num_edges(node) + index
+
+
+def edge_costs(primitives, nodes, input_shape, num_outputs, init_channels=16, layers=8, stem_multiplier=3,
+               stem_stride=1):
+    """The `EdgeCosts` of the final network that `build_network` makes for these arguments.
+
+    Args:
+        primitives: the candidate operations (the alphas' columns).
+        nodes: intermediate nodes per cell.
+        input_shape, num_outputs, init_channels, layers, stem_multiplier,
+            stem_stride: as `build_network` (the final network's, not the
+            supernet's: the search weighs what the user will run).
+    """
+    primitives = tuple(primitives)
+    height, width, image_channels = (int(v) for v in input_shape)
+    height, width = output_size(height, stem_stride), output_size(width, stem_stride)
+    stem_channels = stem_multiplier * init_channels
+    fixed = (_conv(height, width, 3, image_channels, stem_channels) + _norm(stem_channels)).flops
+    tables = {False: np.zeros((num_edges(nodes), len(primitives))), True: np.zeros((num_edges(nodes), len(primitives)))}
+    previous = current = (height, width, stem_channels)
+    channels, reduction_prev = init_channels, False
+    reductions = reduction_layers(layers)
+    for i in range(layers):
+        reduction = i in reductions
+        if reduction:
+            channels *= 2
+        if reduction_prev:
+            fixed += _factorized_reduce(previous[2], channels, previous[0], previous[1]).flops
+        else:
+            fixed += _relu_conv_norm(previous[2], channels, previous[0], previous[1]).flops
+        fixed += _relu_conv_norm(current[2], channels, current[0], current[1]).flops
+        height, width = current[0], current[1]
+        inner = (output_size(height, 2), output_size(width, 2)) if reduction else (height, width)
+        for node in range(nodes):
+            for index in range(node + 2):
+                stride = 2 if reduction and index < 2 else 1
+                at = (height, width) if index < 2 else inner
+                for column, name in enumerate(primitives):
+                    tables[reduction][_edge(node, index), column] += operation_cost(name, channels, *at, stride).flops
+        previous, current, reduction_prev = current, (*inner, nodes * channels), reduction
+    fixed += current[2] * num_outputs
+    return EdgeCosts(int(fixed), tables[False], tables[True], primitives, int(nodes))
+

@@ -274,6 +274,7 @@ class SearchNetwork(keras.Model):
         arch_warmup_epochs=0,
         jit_compile=False,
         steps_per_execution=1,
+        cost_penalty=None,
     ):
         """Configure the bilevel optimization (DARTS paper defaults).
 
@@ -303,6 +304,9 @@ class SearchNetwork(keras.Model):
                 architecture is frozen and only the weights train.
             jit_compile: compile the step with XLA (works on CPU; measure first).
             steps_per_execution: steps per compiled call.
+            cost_penalty: a `autoarch.darts.cost_penalty.CostPenalty`: the
+                final network's expected cost over a budget joins the
+                architecture loss (hardware-aware search); None: accuracy only.
         """
         self._default_schedule = weight_optimizer is None
         with self.distribute_strategy.scope():
@@ -330,6 +334,7 @@ class SearchNetwork(keras.Model):
                 arch_weight_decay=arch_weight_decay,
                 second_order=second_order,
                 hessian_epsilon=hessian_epsilon,
+                cost_penalty=cost_penalty,
             )
             super().compile(
                 optimizer=weight_optimizer,

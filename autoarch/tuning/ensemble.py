@@ -37,7 +37,7 @@ def holdout_loss(targets, predictions, regression):
     return float(-np.mean(np.log(np.clip(chosen, _EPSILON, 1.0 - _EPSILON))))
 
 
-def select_members(candidates, predictions, size, regression, sizes=None, max_size=None):
+def select_members(candidates, predictions, size, regression, sizes=None, max_size=None, budgets=()):
     """The members of the final ensemble, best first.
 
     Args:
@@ -48,6 +48,9 @@ def select_members(candidates, predictions, size, regression, sizes=None, max_si
         regression: compare by mean squared error instead of cross-entropy.
         sizes: trial id to parameter count (needed with ``max_size``).
         max_size: the most parameters of all members together (None: any).
+        budgets: more ``(costs, limit)`` pairs like ``(sizes, max_size)``:
+            trial id to a cost (multiply-adds, ...), and the most all members
+            may cost together (None: any).
 
     Returns:
         A list of trial ids: the first candidate, then each candidate that
@@ -62,13 +65,15 @@ def select_members(candidates, predictions, size, regression, sizes=None, max_si
     targets, first = predictions[candidates[0]]
     total = first.astype(np.float64)
     loss = holdout_loss(targets, total, regression)
-    used = (sizes or {}).get(candidates[0], 0)
+    limits = [(sizes or {}, max_size), *budgets]
+    used = [costs.get(candidates[0], 0) for costs, _ in limits]
     while len(members) < size:
         best = None
         for trial_id in candidates:
             if trial_id in members or trial_id not in predictions:
                 continue
-            if max_size is not None and used + (sizes or {}).get(trial_id, 0) > max_size:
+            if any(limit is not None and spent + costs.get(trial_id, 0) > limit
+                   for spent, (costs, limit) in zip(used, limits)):
                 continue
             their_targets, theirs = predictions[trial_id]
             if not np.array_equal(their_targets, targets):
@@ -82,5 +87,5 @@ def select_members(candidates, predictions, size, regression, sizes=None, max_si
         members.append(best[0])
         total = total + predictions[best[0]][1]
         loss = best[1]
-        used += (sizes or {}).get(best[0], 0)
+        used = [spent + costs.get(best[0], 0) for spent, (costs, _) in zip(used, limits)]
     return members

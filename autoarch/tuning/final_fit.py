@@ -71,8 +71,11 @@ def refit_mode(refit, task):
     return mode
 
 
-def ensemble_trials(tuner, results, ensemble_size, regression, max_model_size=None):
+def ensemble_trials(tuner, results, ensemble_size, regression, max_model_size=None, max_flops=None):
     """The completed trials whose networks the final model averages, best first.
+
+    The members together keep within ``max_model_size`` parameters and
+    ``max_flops`` multiply-adds per image (None: any).
 
     Raises:
         RuntimeError: no trial completed (the message gives each trial's reason).
@@ -95,12 +98,13 @@ def ensemble_trials(tuner, results, ensemble_size, regression, max_model_size=No
         regression,
         sizes={row["trial_id"]: row.get("parameters") or 0 for row in completed},
         max_size=max_model_size,
+        budgets=[({row["trial_id"]: row.get("flops") or 0 for row in completed}, max_flops)],
     )
     return [candidates[trial_id] for trial_id in members]
 
 
-def final_fit(tuner, task, space, results, *, refit, ensemble_size, max_model_size=None, seed=None, verbose=0,
-              output_layer=None):
+def final_fit(tuner, task, space, results, *, refit, ensemble_size, max_model_size=None, max_flops=None, seed=None,
+              verbose=0, output_layer=None):
     """Choose the final model's trials, train their networks on all the data, and wrap them.
 
     Args:
@@ -111,6 +115,7 @@ def final_fit(tuner, task, space, results, *, refit, ensemble_size, max_model_si
         refit: the estimator's ``refit`` (see `refit_mode`).
         ensemble_size: the most networks the model averages.
         max_model_size: the most parameters of all networks together (None: any).
+        max_flops: the most multiply-adds per image of all networks together (None: any).
         seed: the fit's seed; the network at position ``i`` trains with ``seed + i``.
         verbose: the stages' Keras verbosity.
         output_layer: a function applied to the networks' (averaged) outputs,
@@ -122,7 +127,7 @@ def final_fit(tuner, task, space, results, *, refit, ensemble_size, max_model_si
     Raises:
         RuntimeError: every trial failed.
     """
-    members = ensemble_trials(tuner, results, ensemble_size, task.regression, max_model_size)
+    members = ensemble_trials(tuner, results, ensemble_size, task.regression, max_model_size, max_flops)
     mode = refit_mode(refit, task)
     everything = task.final_fit_indices()
     rows = {row["trial_id"]: row for row in results}

@@ -9,7 +9,6 @@ them and the search goes on.
 
 import contextlib
 import math
-import time
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -26,6 +25,8 @@ from autoarch.darts import (
     SearchNetwork,
     build_network,
 )
+from autoarch.darts.cost_penalty import CostPenalty
+from autoarch.darts.costs import edge_costs, network_cost
 from autoarch.darts.optimizers import FusedAdam
 from autoarch.darts.selection import perturbation_genotype
 from autoarch.darts.supernet import cosine_learning_rate
@@ -39,6 +40,7 @@ __all__ = [
     "make_task",
     "run_search",
     "make_network",
+    "network_flops",
     "plain_network",
     "train_network",
     "evaluate_network",
@@ -85,6 +87,8 @@ class Task:
             (``"continue"``, ``"scratch"`` or None), for the budget's plan.
         callbacks: the user's Keras callbacks, given to every network training.
         max_model_size: most parameters a derived network may have (None: any).
+        max_flops: most multiply-adds per image a derived network may cost
+            (None: any; see `autoarch.darts.costs`).
         genotype: a fixed `Genotype` to train instead of searching one (None: search).
         strategy: the ``tf.distribute`` strategy every network of a trial is
             built, compiled and trained under (None: TensorFlow's default
@@ -107,6 +111,7 @@ class Task:
     final_fit_mode: str = None
     callbacks: list = field(default_factory=list)
     max_model_size: int = None
+    max_flops: int = None
     genotype: object = None
     strategy: object = None
     compiled: CompiledNetworks = field(default_factory=CompiledNetworks)
@@ -235,7 +240,9 @@ def run_search(task, settings, verbose=0):
     )
     shape = size + (task.image_shape[2],)
     second_order = bool(settings["second_order"])
-    key = (shape, task.num_outputs, batch_size, second_order, tuple(sorted(options.items())))
+    penalty = flops_penalty(task, settings)
+    budget_key = None if penalty is None else (task.max_flops, penalty.weight, _network_shape(settings))
+    key = (shape, task.num_outputs, batch_size, second_order, tuple(sorted(options.items())), budget_key)
     learning_rates = dict(
         weight_learning_rate=float(settings["search_learning_rate"]),
         arch_learning_rate=float(settings["arch_learning_rate"]),
@@ -244,7 +251,7 @@ def run_search(task, settings, verbose=0):
     with task.scope():
         network = SearchNetwork(shape, task.num_outputs, seed=seed, **options)
         if reused is None:
-            network.compile(second_order=second_order, **learning_rates)
+            network.compile(second_order=second_order, cost_penalty=penalty, **learning_rates)
         else:  # the same step: keep its trace, start from the new network's weights
             reused.restart(network, **learning_rates)
             network = reused
@@ -268,6 +275,31 @@ def run_search(task, settings, verbose=0):
     return network.genotype(max_skip_connections=MAX_SKIP_CONNECTIONS), network.alpha_history
 
 
+FLOPS_WEIGHT = 1.0
+"""Strength of the ``max_flops`` term in the architecture loss (see `autoarch.darts.cost_penalty`)."""
+
+
+def _network_shape(settings):
+    return int(settings["network_channels"]), int(settings["network_cells"]), int(settings["stem_stride"])
+
+
+def flops_penalty(task, settings):
+    """The search's `autoarch.darts.cost_penalty.CostPenalty` for ``task.max_flops``, or None without one.
+
+    It weighs the multiply-adds of the network the trial will train (the
+    full-size images, ``network_channels`` and ``network_cells``), not the
+    supernet's.
+    """
+    if task.max_flops is None:
+        return None
+    channels, cells, stem_stride = _network_shape(settings)
+    costs = edge_costs(
+        task.primitives, int(settings["nodes"]), task.image_shape, task.num_outputs,
+        init_channels=channels, layers=cells, stem_stride=stem_stride,
+    )
+    return CostPenalty(costs, task.max_flops, FLOPS_WEIGHT)
+
+
 SELECTION_SAMPLES = 256
 """Validation images the perturbation selection measures every removal on."""
 
@@ -289,8 +321,16 @@ def make_network(task, genotype, settings, distributed=True):
     for export and prediction.
 
     Raises:
-        FailedTrialError: it has more parameters than ``task.max_model_size``.
+        FailedTrialError: it has more parameters than ``task.max_model_size``,
+            or costs more multiply-adds than ``task.max_flops`` (checked before
+            the network is built).
     """
+    flops = network_flops(task, genotype, settings)
+    if task.max_flops is not None and flops > task.max_flops:
+        raise FailedTrialError(
+            f"too costly: the derived network takes {flops} multiply-adds per image, more than "
+            f"max_flops={task.max_flops}"
+        )
     with task.scope() if distributed else contextlib.nullcontext():
         network = build_network(
             genotype,
@@ -311,6 +351,18 @@ def make_network(task, genotype, settings, distributed=True):
             f"max_model_size={task.max_model_size}"
         )
     return network
+
+
+def network_flops(task, genotype, settings):
+    """Multiply-adds per image of the network `make_network` builds (`autoarch.darts.costs.network_cost`)."""
+    return network_cost(
+        genotype,
+        task.image_shape,
+        task.num_outputs,
+        init_channels=int(settings["network_channels"]),
+        layers=int(settings["network_cells"]),
+        stem_stride=int(settings["stem_stride"]),
+    ).flops
 
 
 def plain_network(task, genotype, settings, network):

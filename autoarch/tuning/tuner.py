@@ -36,7 +36,14 @@ from autoarch.tuning import space as space_module
 from autoarch.tuning.budget import SEARCH_SHARE, TAIL_SECONDS, planned_seconds
 from autoarch.tuning.evolution import RegularizedEvolutionOracle
 from autoarch.tuning.ranking import Entry, best_trial, ensemble_candidates, ordered, ranked_trials
-from autoarch.tuning.trial import evaluate_network, holdout_predictions, make_network, run_search, train_network
+from autoarch.tuning.trial import (
+    evaluate_network,
+    holdout_predictions,
+    make_network,
+    network_flops,
+    run_search,
+    train_network,
+)
 from autoarch.tuning.trial_folder import (  # noqa: F401  (the file names: re-exported for old imports)
     ALPHAS_FILE,
     GENOTYPE_FILE,
@@ -363,6 +370,7 @@ class DartsTuner(BaseTuner):
                 if previous:
                     network.load_weights(TrialFolder(self.get_trial_dir(previous)).weights_path)
             record["parameters"] = int(network.count_params())
+            record["flops"] = int(network_flops(task, genotype, settings))
             epochs = int(settings.get("tuner/epochs", settings["train_epochs"]))
             if task.time_left() <= 0:
                 searched = not previous and task.genotype is None
@@ -520,7 +528,8 @@ def read_results(oracle, project_dir):
     (``"tuner0"`` without distribution). ``rank`` is the trial's place in
     `autoarch.tuning.ranking.ranked_trials` (1 is the best; None for a trial
     that did not complete), and ``objective`` and ``direction`` say what the
-    ``score`` is. ``epoch_seconds`` (steady) and ``first_epoch_seconds``
+    ``score`` is. ``flops`` are the network's multiply-adds per image
+    (`autoarch.darts.costs`). ``epoch_seconds`` (steady) and ``first_epoch_seconds``
     (tracing included) time the trial's training epochs, and
     ``stopped_by_time_limit`` says whether the time limit cut its training.
     """
@@ -545,6 +554,7 @@ def read_results(oracle, project_dir):
                 "genotype": result.get("genotype"),
                 "score": None if trial.score is None else float(trial.score),
                 "parameters": result.get("parameters"),
+                "flops": result.get("flops"),
                 "seconds": result.get("seconds"),
                 "epoch_seconds": result.get("epoch_seconds"),
                 "first_epoch_seconds": result.get("first_epoch_seconds"),

@@ -192,6 +192,7 @@ CASES = [
     # other arguments
     case(C, data, r"time_limit must be a number of seconds > 0 or None, got 0", "time-limit", time_limit=0),
     case(C, data, r"max_model_size must be a parameter count >= 1 or None, got 0", "max-model-size", max_model_size=0),
+    case(C, data, r"max_flops must be a number of multiply-adds >= 1 or None, got -5", "max-flops", max_flops=-5),
     case(C, data, r"verbose must be 0, 1 or 2, got 3", "verbose", verbose=3),
     case(C, data, r"genotype must be a Genotype or its JSON, got dict", "genotype", genotype={"normal": []}),
     # validation_split and validation_data

@@ -14,6 +14,7 @@ import pytest
 
 import autoarch
 from autoarch.darts import DARTS_V2
+from autoarch.darts.costs import network_cost
 from autoarch.tuning.ensemble import holdout_loss, load_predictions
 
 from .conftest import tiny_space
@@ -111,6 +112,28 @@ def test_one_member_and_max_model_size_bound_the_ensemble(tmp_path, digits_uint8
     bounded.fit(x, y)
     assert len(bounded.ensemble_trials_) == 1
     assert sum(layer.count_params() for layer in _members(bounded.model_)) <= 2 * size - 1
+
+
+def test_max_flops_bounds_the_ensemble_and_fails_costlier_trials_before_training(tmp_path, digits_uint8):
+    x, y, _, _ = digits_uint8
+    single = _classifier(tmp_path, max_trials=2, ensemble_size=1)
+    single.fit(x, y)
+    settings = tiny_space()
+    flops = network_cost(
+        DARTS_V2, (8, 8, 1), 10, init_channels=settings["network_channels"], layers=settings["network_cells"]
+    ).flops
+    assert [row["flops"] for row in single.results_] == [flops, flops]
+
+    # The rerun resumes the same project: a limit below two networks leaves one member.
+    bounded = _classifier(tmp_path, max_trials=2, ensemble_size=3, max_flops=2 * flops - 1)
+    bounded.fit(x, y)
+    assert len(bounded.ensemble_trials_) == 1
+
+    # A limit below one network fails every trial, before its training, with the reason.
+    trainings = TrainingRecorder()
+    with pytest.raises(RuntimeError, match=rf"too costly: the derived network takes {flops} multiply-adds per image"):
+        _classifier(tmp_path / "tight", max_trials=1, max_flops=flops - 1).fit(x, y, callbacks=[trainings])
+    assert trainings.trainings == []
 
 
 @pytest.mark.parametrize("size", [0, -1, 1.5, True, "3", None])
