@@ -184,13 +184,15 @@ def estimator_html(estimator):
     if getattr(estimator, "project_dir_", None):
         summary.append(("project", estimator.project_dir_))
 
-    header = ("trial", "status", objective_name, "parameters", "seconds", "search confidence", "genotype", "reason")
+    header = ("trial", "status", objective_name, "parameters", "multiply-adds", "seconds", "search confidence",
+              "genotype", "reason")
     rows = [
         (
             row.get("trial_id"),
             row.get("status"),
             format_number(row.get("score")),
             format_number(row.get("parameters")),
+            format_number(row.get("flops")),
             None if row.get("seconds") is None else f"{float(row['seconds']):.1f}",
             confidence_text(row.get("search_confidence")),
             short_genotype_json(row.get("genotype")),
@@ -228,14 +230,15 @@ def plain(value):
 
 
 def trial_table_text(results, objective, best=None):
-    """The trials as lines of aligned text: id (``*`` marks ``best``), status, score, size, time, genotype or reason."""
-    header = ("trial", "status", objective, "parameters", "seconds", "genotype / reason")
+    """The trials as aligned text: id (``*`` marks ``best``), status, score, size, flops, time, genotype or reason."""
+    header = ("trial", "status", objective, "parameters", "flops", "seconds", "genotype / reason")
     rows = [header] + [
         (
             str(row["trial_id"]) + (" *" if row is best else ""),
             str(row["status"]),
             "-" if row["score"] is None else f"{row['score']:.4f}",
             text_number(row["parameters"]),
+            text_number(row.get("flops")),
             text_number(row["seconds"]),
             _genotype_or_reason(row),
         )

@@ -151,7 +151,7 @@ def test_show_lists_trials_and_plots_the_genotype(fitted):
     estimator = autoarch.load(root / "runs" / "digits")
     row = estimator.results_[0]
     out = result.stdout
-    assert re.search(r"^trial +status +val_accuracy +parameters +seconds +genotype / reason$", out, re.M)
+    assert re.search(r"^trial +status +val_accuracy +parameters +flops +seconds +genotype / reason$", out, re.M)
     trial_line = next(line for line in out.splitlines() if line.startswith(str(row["trial_id"])))
     assert "COMPLETED" in trial_line and f"{row['score']:.4f}" in trial_line
     assert trial_line.endswith(autoarch.Genotype.from_json(row["genotype"]).summary())
