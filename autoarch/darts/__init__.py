@@ -2,7 +2,8 @@
 
 from autoarch.darts.cells import Cell, DropPath, MixedOp, SearchCell, num_edges
 from autoarch.darts.collapse import CollapseGuard
-from autoarch.darts.genotype import DARTS_V2, Genotype, derive_genotype, random_genotype
+from autoarch.darts.derivation import derive_genotype, random_genotype
+from autoarch.darts.genotype import DARTS_V2, Genotype
 from autoarch.darts.network import (
     AUXILIARY_WEIGHT,
     AuxiliaryHead,

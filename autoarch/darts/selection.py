@@ -22,7 +22,8 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from autoarch.darts.genotype import Genotype, _cap_skips, best_operations, keep_strongest_edges
+from autoarch.darts.derivation import _cap_skips, best_operations, keep_strongest_edges
+from autoarch.darts.genotype import Genotype
 
 __all__ = ["SELECTIONS", "PerturbationScores", "perturbation_scores", "perturbation_genotype"]
 

@@ -12,7 +12,7 @@ from keras import layers, ops
 
 from autoarch.darts import bilevel
 from autoarch.darts.cells import SearchCell, num_edges, reduction_layers
-from autoarch.darts.genotype import derive_genotype
+from autoarch.darts.derivation import derive_genotype
 from autoarch.darts.operations import PRIMITIVES, BatchStatNorm, validate_primitives
 from autoarch.darts.optimizers import FusedAdam, FusedSGD, restart_optimizer
 from autoarch.parameters import integer
