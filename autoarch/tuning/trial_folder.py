@@ -112,12 +112,37 @@ class TrialFolder:
     # ------------------------------------------------------------ autoarch's files
 
     def read_result(self):
-        """The trial's ``result.json`` as a dict, or ``{}`` before it was written."""
+        """The trial's ``result.json`` as a dict, or ``{}`` before it was written (or when it is unreadable)."""
         path = self.file(RESULT_FILE)
         if not os.path.exists(path):
             return {}
-        with open(path) as file:
-            return json.load(file)
+        try:
+            with open(path) as file:
+                result = json.load(file)
+        except ValueError:
+            return {}
+        return result if isinstance(result, dict) else {}
+
+    def damage(self):
+        """Why this completed trial's folder cannot be used, or None when it can.
+
+        A completed trial needs a readable ``result.json`` and ``genotype.json``,
+        and its network's weights (an HDF5 file); holdout predictions, when
+        present, must be a readable ``.npz``. Checks signatures and JSON only,
+        so it is cheap enough to run on every resume.
+        """
+        if not self.read_result():
+            return f"{RESULT_FILE} is missing or unreadable"
+        try:
+            self.read_genotype()
+        except (OSError, ValueError):
+            return f"{GENOTYPE_FILE} is missing or unreadable"
+        if not _starts_with(self.weights_path, _HDF5_SIGNATURE):
+            return f"the network's weights ({WEIGHTS_FILE}) are missing or unreadable"
+        predictions = self.file(PREDICTIONS_FILE)
+        if os.path.exists(predictions) and not _starts_with(predictions, _ZIP_SIGNATURE):
+            return f"{PREDICTIONS_FILE} is unreadable"
+        return None
 
     def write_result(self, record):
         """Write the trial's ``result.json`` (atomically)."""
@@ -173,6 +198,18 @@ class TrialFolder:
         values = (self.read_state().get("hyperparameters") or {}).get("values") or {}
         previous = values.get("tuner/trial_id")
         return str(previous) if previous else None
+
+
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+_ZIP_SIGNATURE = b"PK"
+
+
+def _starts_with(path, signature):
+    try:
+        with open(path, "rb") as file:
+            return file.read(len(signature)) == signature
+    except OSError:
+        return False
 
 
 def trial_folders(project_dir):

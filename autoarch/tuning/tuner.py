@@ -25,6 +25,7 @@ import keras_tuner
 from keras_tuner.errors import FailedTrialError
 from keras_tuner.src import config as keras_tuner_config
 from keras_tuner.src.engine.base_tuner import BaseTuner
+from keras_tuner.src.engine.metrics_tracking import MetricsTracker
 from keras_tuner.src.engine.trial import TrialStatus
 
 from autoarch.darts import Genotype
@@ -275,6 +276,8 @@ class DartsTuner(BaseTuner):
         # autoarch records the reason and reports it in one line instead.
         debug, keras_tuner_config.DEBUG = keras_tuner_config.DEBUG, False
         try:
+            if distributed.role() != "worker":
+                self._requeue_damaged_trials()
             if distributed.role() == "chief":
                 self.save()
                 distributed.serve(self.oracle, deadline=task.deadline, on_trial_end=self._report)
@@ -287,6 +290,27 @@ class DartsTuner(BaseTuner):
             self._stop_heartbeat()
             task.compiled.clear()  # no trial will reuse them: free their memory before the final fit
             keras_tuner_config.DEBUG = debug
+
+    def _requeue_damaged_trials(self):
+        """Run again every completed trial whose folder a resume cannot use (see `TrialFolder.damage`).
+
+        Its old score is forgotten, so a damaged trial is never ranked or
+        ensembled; it goes to the front of keras-tuner's retry queue and runs
+        with the same hyperparameters.
+        """
+        for trial in list(self.oracle.trials.values()):
+            if trial.status != TrialStatus.COMPLETED:
+                continue
+            damage = TrialFolder(self.get_trial_dir(trial.trial_id)).damage()
+            if damage is None:
+                continue
+            log.warning("trial %s's folder is damaged (%s): the trial runs again", trial.trial_id, damage)
+            trial.status = TrialStatus.INVALID
+            trial.score, trial.best_step = None, 0
+            trial.metrics = MetricsTracker()
+            self.oracle._retry_queue.append(trial.trial_id)
+            self.oracle._save_trial(trial)
+        self.oracle.save()
 
     def results(self):
         """One row per trial of the whole search, as `read_results` gives them.
