@@ -14,7 +14,7 @@ Tasks: ``digits`` (first 1,500 of scikit-learn's digits fit, the 297 images
 of other writers test) and ``mnist10k`` (``../shared/data/mnist10k``: first
 8,000 fit, last 2,000 test), split as the AutoKeras runner splits them.
 Results go to ``benchmarks/results/anytime_<task>[_<tag>].json``; a run
-resumes the points already in that file.
+resumes the points already in that file (``--seeds ""`` runs only AutoKeras).
 
 Run from the repository root, on a quiet machine::
 
@@ -137,14 +137,16 @@ def main():
         with open(path, "w") as file:
             json.dump(figures, file, indent=1)
 
-    for seed in [int(s) for s in args.seeds.split(",")]:
-        for budget in [float(b) for b in args.budgets.split(",")]:
+    for seed in [int(s) for s in args.seeds.split(",") if s]:
+        for budget in [float(b) for b in args.budgets.split(",") if b]:
             if (budget, seed) in done:
                 continue
             point = run_point(args.task, budget, seed)
             figures["points"] = [p for p in figures["points"] if (p["budget"], p["seed"]) != (budget, seed)] + [point]
             print(json.dumps(point), flush=True)
             save()
+    if args.autokeras and not os.path.isfile(AUTOKERAS_RUN):
+        raise SystemExit(f"no AutoKeras runner at {AUTOKERAS_RUN}: run this from the repository next to ../shared")
     if args.autokeras:
         for trials in [int(t) for t in args.autokeras_trials.split(",")]:
             point = run_autokeras(args.autokeras, args.task, trials, 1, args.autokeras_timeout)

@@ -32,6 +32,8 @@ __all__ = [
     "continue_epochs",
     "epoch_share",
     "planned_seconds",
+    "stage_timing",
+    "no_time_to_train",
 ]
 
 SEARCH_SHARE = 0.4
@@ -223,3 +225,26 @@ def planned_seconds(mode, epochs, timing, more_data=1.0, in_memory=True):
     trace = 0.0 if in_memory and mode != "scratch" else max(0.0, (first or steady) - steady)
     return epoch_share(mode, epochs) * epochs * steady * more_data + trace
 
+
+def stage_timing(clock):
+    """What a trial records of its training's `StageClock`: steady and first epoch seconds, and whether it was cut."""
+    timing = {"stopped_by_time_limit": bool(clock.stopped)}
+    if clock.epoch_seconds is not None:
+        timing["epoch_seconds"] = round(clock.epoch_seconds, 3)
+    if clock.first_epoch_seconds is not None:
+        timing["first_epoch_seconds"] = round(clock.first_epoch_seconds, 3)
+    return timing
+
+
+def no_time_to_train(seconds, searched):
+    """The failure reason of a trial that reached its training with no time left, ``seconds`` into it."""
+    if searched:
+        return (
+            f"the time limit ran out before training: the search stage took {seconds:.1f} s (its first step "
+            f"traces the graph and cannot be cut), so a trial of these settings needs at least about "
+            f"{seconds / SEARCH_SHARE + TAIL_SECONDS:.0f} s; give a larger time_limit or a smaller search_space"
+        )
+    return (
+        f"the time limit ran out before training could start ({seconds:.1f} s into the trial, and "
+        f"{TAIL_SECONDS:.0f} s are kept to save the model): give a larger time_limit"
+    )

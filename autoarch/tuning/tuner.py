@@ -34,7 +34,7 @@ from autoarch.darts.optimizers import restart_optimizer
 from autoarch.runtime import clear_kernel_cache, released_graphs
 from autoarch.tuning import distributed
 from autoarch.tuning import space as space_module
-from autoarch.tuning.budget import SEARCH_SHARE, TAIL_SECONDS, planned_seconds
+from autoarch.tuning.budget import no_time_to_train, planned_seconds, stage_timing
 from autoarch.tuning.evolution import RegularizedEvolutionOracle
 from autoarch.tuning.ranking import Entry, best_trial, ensemble_candidates, ordered, ranked_trials
 from autoarch.tuning.trial import (
@@ -398,7 +398,7 @@ class DartsTuner(BaseTuner):
             epochs = int(settings.get("tuner/epochs", settings["train_epochs"]))
             if task.time_left() <= 0:
                 searched = not previous and task.genotype is None
-                raise FailedTrialError(_no_time_to_train(time.monotonic() - started, searched))
+                raise FailedTrialError(no_time_to_train(time.monotonic() - started, searched))
             history = train_network(
                 task,
                 network,
@@ -408,7 +408,7 @@ class DartsTuner(BaseTuner):
                 initial_epoch=int(settings.get("tuner/initial_epoch", 0)),
                 verbose=stage_verbose,
             )
-            record.update(_timing(history.clock))
+            record.update(stage_timing(history.clock))
             self._plan_final_fit(trial.trial_id, epochs, history.clock)
             # Plain Python floats: keras-tuner sends them over gRPC as map<string, double>.
             predictions = holdout_predictions(task, network)
@@ -515,29 +515,6 @@ class DartsTuner(BaseTuner):
                 f" of a uniform {confidence['entropy_max']:.3f}, so the cell is close to a random pick)"
             )
         log.info("trial %s %s %s %.1fs", where, genotype, score, result.get("seconds", 0.0))
-
-
-def _timing(clock):
-    """What a trial records of its training stage's clock."""
-    timing = {"stopped_by_time_limit": bool(clock.stopped)}
-    if clock.epoch_seconds is not None:
-        timing["epoch_seconds"] = round(clock.epoch_seconds, 3)
-    if clock.first_epoch_seconds is not None:
-        timing["first_epoch_seconds"] = round(clock.first_epoch_seconds, 3)
-    return timing
-
-
-def _no_time_to_train(seconds, searched):
-    if searched:
-        return (
-            f"the time limit ran out before training: the search stage took {seconds:.1f} s (its first step "
-            f"traces the graph and cannot be cut), so a trial of these settings needs at least about "
-            f"{seconds / SEARCH_SHARE + TAIL_SECONDS:.0f} s; give a larger time_limit or a smaller search_space"
-        )
-    return (
-        f"the time limit ran out before training could start ({seconds:.1f} s into the trial, and "
-        f"{TAIL_SECONDS:.0f} s are kept to save the model): give a larger time_limit"
-    )
 
 
 def read_results(oracle, project_dir):
