@@ -85,7 +85,8 @@ def operation_cost(name, channels, height, width, stride=1):
     Args:
         name: one of `autoarch.darts.primitives.PRIMITIVES`.
         channels: input and output channels.
-        height, width: the input's spatial size.
+        height: the input's height.
+        width: the input's width.
         stride: 1, or 2 on the edges from a reduction cell's inputs.
 
     Raises:
@@ -127,7 +128,10 @@ def network_cost(genotype, input_shape, num_outputs, init_channels=16, layers=8,
         genotype: a `Genotype` (or its JSON text).
         input_shape: ``(height, width, channels)`` of the images.
         num_outputs: output units (classes, or targets).
-        init_channels, layers, stem_multiplier, stem_stride: as `build_network`.
+        init_channels: as `build_network`.
+        layers: as `build_network`.
+        stem_multiplier: as `build_network`.
+        stem_stride: as `build_network`.
         drop_path: the network was built with drop path: each non-identity
             operation holds one more weight (its drop rate).
 
@@ -223,9 +227,14 @@ def edge_costs(primitives, nodes, input_shape, num_outputs, init_channels=16, la
     Args:
         primitives: the candidate operations (the alphas' columns).
         nodes: intermediate nodes per cell.
-        input_shape, num_outputs, init_channels, layers, stem_multiplier,
-            stem_stride: as `build_network` (the final network's, not the
-            supernet's: the search weighs what the user will run).
+        input_shape: as `build_network`, like the following: the final
+            network's, not the supernet's (the search weighs what the user
+            will run).
+        num_outputs: as `build_network`'s ``num_classes``.
+        init_channels: as `build_network`.
+        layers: as `build_network`.
+        stem_multiplier: as `build_network`.
+        stem_stride: as `build_network`.
     """
     primitives = tuple(primitives)
     height, width, image_channels = (int(v) for v in input_shape)

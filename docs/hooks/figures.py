@@ -17,7 +17,9 @@ Registered under ``hooks:`` in ``mkdocs.yml``. At every build:
   - ``figures/trial_scores.png``: the trials of one fit (``docs/data/results.json``,
     an estimator's ``results_``), drawn by ``autoarch.plots.plot_trial_scores``;
   - ``figures/long_search.png``: resident memory and seconds after each trial of
-    two 100-trial searches (``benchmarks/results/long_search_{test,tiny}_random_100.json``).
+    two 100-trial searches (``benchmarks/results/long_search_{test,tiny}_random_100.json``);
+  - ``figures/anytime.png``: test accuracy against the time budget on digits and
+    MNIST-10k, with AutoKeras's points (``benchmarks/results/anytime_{digits,mnist10k}.json``).
 
 - ``on_page_markdown`` replaces the marker ``<!-- autoarch:settings-table -->``
   with the table of the outer search space's defaults, computed by
@@ -174,6 +176,7 @@ def _draw_anytime(runs):
 
     def draw(path):
         from matplotlib.figure import Figure
+        from matplotlib.ticker import NullFormatter
 
         from autoarch.figures import figure_or_png
 
@@ -195,7 +198,9 @@ def _draw_anytime(runs):
                               label=f"AutoKeras, {peer['max_trials']} trial(s), at its wall time")
             axis.set(xscale="log", xlabel="seconds (budget; dots: each fit's own)", ylabel="test accuracy (%)",
                      title=task)
-            axis.legend(fontsize="x-small")
+            axis.set_xticks([8, 15, 30, 60, 120, 240, 480], labels=["8", "15", "30", "60", "120", "240", "480"])
+            axis.xaxis.set_minor_formatter(NullFormatter())
+            axis.legend(fontsize="x-small", loc="center right")
         fig.tight_layout()
         return figure_or_png(fig, path, dpi=90)
 
@@ -209,6 +214,7 @@ def _figures(config):
         ("--preset test", os.path.join(results, "long_search_test_random_100.json")),
         ("--preset tiny", os.path.join(results, "long_search_tiny_random_100.json")),
     ]
+    anytime = [(task, os.path.join(results, f"anytime_{task}.json")) for task in ("digits", "mnist10k")]
     return [
         ("darts_v2.png", _draw_genotype(_darts_v2, "DARTS-V2 (the DARTS paper's CIFAR-10 cells)"), []),
         (
@@ -225,6 +231,7 @@ def _figures(config):
         ("alphas_reduce.png", _draw_alphas(config, "reduce"), [_data_file(config, "alphas.json")]),
         ("trial_scores.png", _draw_trial_scores(config), [_data_file(config, "results.json")]),
         ("long_search.png", _draw_long_search(long_search), [path for _, path in long_search]),
+        ("anytime.png", _draw_anytime(anytime), [path for _, path in anytime]),
     ]
 
 
