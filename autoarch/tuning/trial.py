@@ -208,7 +208,10 @@ def run_search(task, settings, verbose=0):
     Images are resized so their larger side is at most
     ``settings["search_image_size"]``, and each half is capped at
     ``settings["search_samples"]`` images. The supernet is built and trained
-    under ``task.strategy`` (each batch split over its devices).
+    under ``task.strategy`` (each batch split over its devices). Under a time
+    limit the stage ends by ``task.search_deadline()``; with
+    ``task.max_flops`` its architecture loss also weighs the final network's
+    expected multiply-adds (`flops_penalty`).
 
     Returns:
         ``(genotype, alpha_history)``.
