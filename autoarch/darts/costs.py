@@ -79,6 +79,32 @@ def _factorized_reduce(channels_in, channels_out, height, width):
     )
 
 
+def _stem(input_shape, init_channels, stem_multiplier, stem_stride):
+    """``(cost, output shape)`` of the stem: a 3x3 convolution and a norm."""
+    height, width, image_channels = (int(v) for v in input_shape)
+    height, width = output_size(height, stem_stride), output_size(width, stem_stride)
+    channels = stem_multiplier * init_channels
+    return _conv(height, width, 3, image_channels, channels) + _norm(channels), (height, width, channels)
+
+
+def _cells(layers, init_channels):
+    """``(reduction, reduction_prev, channels)`` of each cell, as `build_network` lays them out."""
+    reductions, channels, reduction_prev = reduction_layers(layers), init_channels, False
+    for i in range(layers):
+        reduction = i in reductions
+        channels *= 2 if reduction else 1
+        yield reduction, reduction_prev, channels
+        reduction_prev = reduction
+
+
+def _preprocess(previous, current, channels, reduction_prev):
+    """A cell's two preprocessing layers, from input shapes ``previous`` and ``current``."""
+    first = _factorized_reduce if reduction_prev else _relu_conv_norm
+    return first(previous[2], channels, previous[0], previous[1]) + _relu_conv_norm(
+        current[2], channels, current[0], current[1]
+    )
+
+
 def operation_cost(name, channels, height, width, stride=1):
     """The cost of one operation of the discrete network on a ``height`` x ``width`` x ``channels`` input.
 
@@ -140,20 +166,12 @@ def network_cost(genotype, input_shape, num_outputs, init_channels=16, layers=8,
     """
     if isinstance(genotype, str):
         genotype = Genotype.from_json(genotype)
-    height, width, image_channels = (int(v) for v in input_shape)
-    height, width = output_size(height, stem_stride), output_size(width, stem_stride)
-    stem_channels = stem_multiplier * init_channels
-    total = _conv(height, width, 3, image_channels, stem_channels) + _norm(stem_channels)
-    previous = current = (height, width, stem_channels)
-    channels, reduction_prev = init_channels, False
-    reductions = reduction_layers(layers)
-    for i in range(layers):
-        reduction = i in reductions
-        if reduction:
-            channels *= 2
+    total, current = _stem(input_shape, init_channels, stem_multiplier, stem_stride)
+    previous = current
+    for reduction, reduction_prev, channels in _cells(layers, init_channels):
         cost, output = _cell_cost(genotype, reduction, reduction_prev, channels, previous, current, drop_path)
         total += cost
-        previous, current, reduction_prev = current, output, reduction
+        previous, current = current, output
     features = current[2]
     return total + Cost(features * num_outputs, features * num_outputs + num_outputs)
 
@@ -163,11 +181,7 @@ def _cell_cost(genotype, reduction, reduction_prev, channels, previous, current,
     operations = genotype.reduce if reduction else genotype.normal
     concat = genotype.reduce_concat if reduction else genotype.normal_concat
     height, width = current[0], current[1]
-    if reduction_prev:
-        cost = _factorized_reduce(previous[2], channels, previous[0], previous[1])
-    else:
-        cost = _relu_conv_norm(previous[2], channels, previous[0], previous[1])
-    cost += _relu_conv_norm(current[2], channels, height, width)
+    cost = _preprocess(previous, current, channels, reduction_prev)
     for name, index in operations:
         stride = 2 if reduction and index < 2 else 1
         at = (height, width) if index < 2 or not reduction else (output_size(height, 2), output_size(width, 2))
@@ -237,23 +251,12 @@ def edge_costs(primitives, nodes, input_shape, num_outputs, init_channels=16, la
         stem_stride: as `build_network`.
     """
     primitives = tuple(primitives)
-    height, width, image_channels = (int(v) for v in input_shape)
-    height, width = output_size(height, stem_stride), output_size(width, stem_stride)
-    stem_channels = stem_multiplier * init_channels
-    fixed = (_conv(height, width, 3, image_channels, stem_channels) + _norm(stem_channels)).flops
-    tables = {False: np.zeros((num_edges(nodes), len(primitives))), True: np.zeros((num_edges(nodes), len(primitives)))}
-    previous = current = (height, width, stem_channels)
-    channels, reduction_prev = init_channels, False
-    reductions = reduction_layers(layers)
-    for i in range(layers):
-        reduction = i in reductions
-        if reduction:
-            channels *= 2
-        if reduction_prev:
-            fixed += _factorized_reduce(previous[2], channels, previous[0], previous[1]).flops
-        else:
-            fixed += _relu_conv_norm(previous[2], channels, previous[0], previous[1]).flops
-        fixed += _relu_conv_norm(current[2], channels, current[0], current[1]).flops
+    stem, current = _stem(input_shape, init_channels, stem_multiplier, stem_stride)
+    fixed = stem.flops
+    tables = {reduction: np.zeros((num_edges(nodes), len(primitives))) for reduction in (False, True)}
+    previous = current
+    for reduction, reduction_prev, channels in _cells(layers, init_channels):
+        fixed += _preprocess(previous, current, channels, reduction_prev).flops
         height, width = current[0], current[1]
         inner = (output_size(height, 2), output_size(width, 2)) if reduction else (height, width)
         for node in range(nodes):
@@ -262,7 +265,7 @@ def edge_costs(primitives, nodes, input_shape, num_outputs, init_channels=16, la
                 at = (height, width) if index < 2 else inner
                 for column, name in enumerate(primitives):
                     tables[reduction][_edge(node, index), column] += operation_cost(name, channels, *at, stride).flops
-        previous, current, reduction_prev = current, (*inner, nodes * channels), reduction
+        previous, current = current, (*inner, nodes * channels)
     fixed += current[2] * num_outputs
     return EdgeCosts(int(fixed), tables[False], tables[True], primitives, int(nodes))
 

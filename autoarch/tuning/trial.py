@@ -244,7 +244,7 @@ def run_search(task, settings, verbose=0):
     shape = size + (task.image_shape[2],)
     second_order = bool(settings["second_order"])
     penalty = flops_penalty(task, settings)
-    budget_key = None if penalty is None else (task.max_flops, penalty.weight, _network_shape(settings))
+    budget_key = None if penalty is None else (task.max_flops, penalty.weight, tuple(_network_size(settings).items()))
     key = (shape, task.num_outputs, batch_size, second_order, tuple(sorted(options.items())), budget_key)
     learning_rates = dict(
         weight_learning_rate=float(settings["search_learning_rate"]),
@@ -282,8 +282,13 @@ FLOPS_WEIGHT = 1.0
 """Strength of the ``max_flops`` term in the architecture loss (see `autoarch.darts.cost_penalty`)."""
 
 
-def _network_shape(settings):
-    return int(settings["network_channels"]), int(settings["network_cells"]), int(settings["stem_stride"])
+def _network_size(settings):
+    """The size arguments of `build_network` (and `autoarch.darts.costs`) that a trial's settings fix."""
+    return {
+        "init_channels": int(settings["network_channels"]),
+        "layers": int(settings["network_cells"]),
+        "stem_stride": int(settings["stem_stride"]),
+    }
 
 
 def flops_penalty(task, settings):
@@ -295,10 +300,8 @@ def flops_penalty(task, settings):
     """
     if task.max_flops is None:
         return None
-    channels, cells, stem_stride = _network_shape(settings)
     costs = edge_costs(
-        task.primitives, int(settings["nodes"]), task.image_shape, task.num_outputs,
-        init_channels=channels, layers=cells, stem_stride=stem_stride,
+        task.primitives, int(settings["nodes"]), task.image_shape, task.num_outputs, **_network_size(settings)
     )
     return CostPenalty(costs, task.max_flops, FLOPS_WEIGHT)
 
@@ -339,9 +342,7 @@ def make_network(task, genotype, settings, distributed=True):
             genotype,
             task.image_shape,
             task.num_outputs,
-            init_channels=int(settings["network_channels"]),
-            layers=int(settings["network_cells"]),
-            stem_stride=int(settings["stem_stride"]),
+            **_network_size(settings),
             # DropPath layers cost 15% of a training step even at rate 0.
             drop_path=float(settings["drop_path"]) > 0,
             output_activation=None if task.regression else "softmax",
@@ -358,14 +359,7 @@ def make_network(task, genotype, settings, distributed=True):
 
 def network_flops(task, genotype, settings):
     """Multiply-adds per image of the network `make_network` builds (`autoarch.darts.costs.network_cost`)."""
-    return network_cost(
-        genotype,
-        task.image_shape,
-        task.num_outputs,
-        init_channels=int(settings["network_channels"]),
-        layers=int(settings["network_cells"]),
-        stem_stride=int(settings["stem_stride"]),
-    ).flops
+    return network_cost(genotype, task.image_shape, task.num_outputs, **_network_size(settings)).flops
 
 
 def plain_network(task, genotype, settings, network):
