@@ -39,6 +39,8 @@ Run from the repository root::
 """
 
 import argparse
+import ctypes
+import ctypes.util
 import json
 import logging
 import os
@@ -71,6 +73,29 @@ def resident_mb():
     raise RuntimeError("no VmRSS in /proc/self/status")
 
 
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+
+def c_heap_mb():
+    """glibc's heap now, in MB: ``{"heap_in_use_mb", "heap_free_mb"}`` (``mallinfo2``), or {} elsewhere.
+
+    In use is what live allocations hold (TensorFlow's graphs and buffers
+    among them); free is what the allocator keeps for later allocations. Taken
+    right after the tuner's own garbage collection and ``malloc_trim``, it
+    tells memory that something still uses from memory the allocator only keeps.
+    """
+    try:
+        mallinfo2 = ctypes.CDLL(ctypes.util.find_library("c")).mallinfo2
+    except (OSError, AttributeError, TypeError):
+        return {}
+    mallinfo2.restype = _MallInfo2
+    info = mallinfo2()
+    return {"heap_in_use_mb": round((info.uordblks + info.hblkhd) / 2**20, 1),
+            "heap_free_mb": round(info.fordblks / 2**20, 1)}
+
+
 class TrialEnds(logging.Handler):
     """Records memory and time whenever the tuner logs a trial's end line."""
 
@@ -81,7 +106,8 @@ class TrialEnds(logging.Handler):
 
     def emit(self, record):
         if record.getMessage().startswith("trial "):
-            self.ends.append({"rss_mb": round(resident_mb(), 1), "elapsed": round(time.monotonic() - self.started, 1)})
+            self.ends.append({"rss_mb": round(resident_mb(), 1), **c_heap_mb(),
+                              "elapsed": round(time.monotonic() - self.started, 1)})
             print(f"  after trial {len(self.ends)}: {self.ends[-1]['rss_mb']:.0f} MB, {self.ends[-1]['elapsed']:.0f} s")
             sys.stdout.flush()
 
