@@ -37,6 +37,7 @@ Example:
 """
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -337,16 +338,25 @@ def _staging(path):
 
 
 def _commit(staged, path, staging, overwrite):
-    """Rename the finished export ``staged`` to ``path``.
+    """Rename the finished export ``staged`` to ``path``, so that ``path`` is never half written.
 
-    An existing ``path`` is first moved into ``staging`` (deleted with it
-    afterwards) and moved back if the final rename fails.
+    A file replaces an existing one in one atomic rename. A directory (a
+    SavedModel) is swapped with the existing one in one atomic exchange where
+    the system has one (Linux's ``renameat2``); elsewhere the existing
+    directory is first moved into ``staging`` (deleted with it afterwards) and
+    moved back if the final rename fails. Either way a process killed at any
+    moment leaves at ``path`` the old export or the new one, whole.
     """
     if os.path.lexists(path):
         if not overwrite:
             raise FileExistsError(
                 f"{path!r} already exists; pass overwrite=True to replace it"
             )
+        if not os.path.isdir(staged):
+            os.replace(staged, path)
+            return
+        if _exchange(staged, path):
+            return  # the old export is now at ``staged``, inside ``staging``
         previous = os.path.join(staging, ".previous")
         os.rename(path, previous)
         try:
@@ -356,3 +366,25 @@ def _commit(staged, path, staging, overwrite):
             raise
     else:
         os.rename(staged, path)
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(first, second):
+    """Swap two paths in one atomic step (Linux ``renameat2(RENAME_EXCHANGE)``); False where unsupported."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        renameat2 = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True).renameat2
+    except (OSError, AttributeError, TypeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    if renameat2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE) == 0:
+        return True
+    error = ctypes.get_errno()
+    if error in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False  # this kernel or file system cannot exchange
+    raise OSError(error, os.strerror(error), second)

@@ -39,6 +39,7 @@ from autoarch.tuning.budget import TimeBudget
 from autoarch.tuning.final_fit import REFIT_MODES, final_fit, refit_mode
 from autoarch.tuning.ranking import as_objective
 from autoarch.tuning.trial import make_task
+from autoarch.tuning.user_callbacks import check_callbacks
 from autoarch.tuning.tuner import TUNERS, make_tuner
 
 __all__ = []  # the estimators are public through autoarch.classifier and autoarch.regressor
@@ -172,8 +173,12 @@ class _ImageEstimator(NotebookDisplay, BaseEstimator):
             validation_split: share of the data held out to score trials.
             validation_data: ``(x_val, y_val)`` (or a dataset) that scores trials
                 instead of a holdout.
-            callbacks: Keras callbacks given to every network training (the
-                trials' and the final fit).
+            callbacks: Keras callbacks; every network training (each
+                trial's, each final fit) gets its own deep copy, with the
+                holdout as its validation data where the network did not
+                train on it (so ``val_loss`` can be monitored), and
+                ``TensorBoard`` / ``CSVLogger`` writing one folder or file
+                per training (`autoarch.tuning.user_callbacks`).
             epochs: fixes the training epochs of every trial (the
                 ``train_epochs`` setting), as AutoKeras's ``fit`` does;
                 None leaves them to the search.
@@ -195,6 +200,7 @@ class _ImageEstimator(NotebookDisplay, BaseEstimator):
         search_space, verbose = self._fit_options(epochs, batch_size, verbose)
         distributed.role()  # refuses bad distribution environment variables before any work
         check_validation_split(validation_split, validation_data)
+        callbacks = check_callbacks(callbacks)
         primitives = space_module.search_primitives(search_space, gpu_present())
         encoder, data, targets, validation, splits = self._read_data(x, y, validation_split, validation_data)
         space = space_module.fit_space(len(data), data.image_shape, search_space, gpu_present(), self.allow_flips)

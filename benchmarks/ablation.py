@@ -197,6 +197,9 @@ def make_epoch_timer():
             super().__init__()
             self.fits = []
 
+        def __deepcopy__(self, memo):
+            return self  # one timer for every training (autoarch copies callbacks per training)
+
         def on_train_begin(self, logs=None):
             self.fits.append([])
 

@@ -155,6 +155,9 @@ class _Replicas(keras.callbacks.Callback):
         super().__init__()
         self.seen = []
 
+    def __deepcopy__(self, memo):
+        return self  # one record of every training (autoarch copies callbacks per training)
+
     def on_train_begin(self, logs=None):
         layers = self.model._flatten_layers(include_self=False, recursive=True)
         self.seen.append(

@@ -187,7 +187,9 @@ def final_network(tuner, task, trial, space, mode, indices, timing=None, seed=No
     deadline = None if budget is None else budget.final_end
     if mode == "scratch":
         log.info("final fit: trial %s's genotype trains from scratch on all the training data", trial.trial_id)
-        history = train_network(task, network, settings, indices, epochs, verbose=verbose, deadline=deadline)
+        history = train_network(
+            task, network, settings, indices, epochs, run=f"final_{trial.trial_id}", verbose=verbose, deadline=deadline
+        )
         if history.clock.stopped:
             log.info("the time limit cut the final fit short: keeping trial %s's network", trial.trial_id)
             network.load_weights(folder.weights_path)
@@ -200,6 +202,7 @@ def final_network(tuner, task, trial, space, mode, indices, timing=None, seed=No
             settings,
             indices,
             continue_epochs(epochs),
+            run=f"final_{trial.trial_id}",
             verbose=verbose,
             learning_rate=float(settings["learning_rate"]) * CONTINUE_LEARNING_RATE_SHARE,
             continued=True,

@@ -33,6 +33,7 @@ from autoarch.darts.supernet import cosine_learning_rate
 from autoarch.pipeline import Augmentation, batches, paired_batches
 from autoarch.tuning.budget import EpochPlan, StageClock, TimeBudget
 from autoarch.tuning.compiled import CompiledNetworks
+from autoarch.tuning.user_callbacks import copies_for
 
 __all__ = [
     "Task",
@@ -401,7 +402,7 @@ def train_network(
     indices,
     epochs,
     initial_epoch=0,
-    validation=None,
+    run="training",
     verbose=0,
     extra_callbacks=(),
     learning_rate=None,
@@ -417,6 +418,13 @@ def train_network(
     before) it stays there. A `autoarch.tuning.budget.StageClock` keeps the
     training within ``deadline`` (default ``task.deadline``): when fewer
     epochs fit than planned, both schedules end with the epochs that fit.
+
+    The user's callbacks (``task.callbacks``) come as fresh copies named
+    ``run`` (`autoarch.tuning.user_callbacks.copies_for`). When there are
+    any, and the holdout is not among ``indices``, the holdout is Keras's
+    ``validation_data``, so ``val_*`` metrics exist for them (an
+    ``EarlyStopping(monitor="val_loss")``, a ``ModelCheckpoint``); without
+    callbacks nothing reads them, and the holdout is not evaluated every epoch.
 
     Returns:
         The Keras `History`; its ``clock`` is the stage's `StageClock`
@@ -451,9 +459,10 @@ def train_network(
         _cosine(float(settings["learning_rate"] if learning_rate is None else learning_rate), plan),
         drop_path_schedule,
         clock,
-        *task.callbacks,
+        *copies_for(task.callbacks, run),
         *extra_callbacks,
     ]
+    validation = holdout_batches(task) if task.callbacks and not _trains_on_holdout(task, indices) else None
     try:
         history = network.fit(
             data,
@@ -469,6 +478,10 @@ def train_network(
     _check_finite(history, "training")
     history.clock = clock
     return history
+
+
+def _trains_on_holdout(task, indices):
+    return task.holdout_is_training_data and np.intersect1d(task.holdout.indices, indices).size > 0
 
 
 def holdout_batches(task, batch_size=256):

@@ -9,6 +9,7 @@ is the one place that knows these names and formats: the tuner writes through
 it, and the final fit, the ensemble selection and the plots read through it.
 """
 
+import contextlib
 import json
 import os
 
@@ -103,6 +104,11 @@ class TrialFolder:
     def weights_path(self):
         """Where the trained network's weights are (``network.weights.h5``)."""
         return self.file(WEIGHTS_FILE)
+
+    def discard_weights(self):
+        """Remove the network's weights: a failed trial has none, though a write cut short may have left part."""
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(self.weights_path)
 
     @property
     def alphas_path(self):

@@ -12,6 +12,7 @@ oracle and the workers run the trials (`autoarch.tuning.distributed`).
 
 import contextlib
 import copy
+import errno
 import io
 import logging
 import math
@@ -292,19 +293,23 @@ class DartsTuner(BaseTuner):
             keras_tuner_config.DEBUG = debug
 
     def _requeue_damaged_trials(self):
-        """Run again every completed trial whose folder a resume cannot use (see `TrialFolder.damage`).
+        """Run again every trial whose outcome a resume cannot use.
 
-        Its old score is forgotten, so a damaged trial is never ranked or
-        ensembled; it goes to the front of keras-tuner's retry queue and runs
-        with the same hyperparameters.
+        That is a completed trial whose folder is damaged (see
+        `TrialFolder.damage`), and a trial that failed because the disk was
+        full, which says nothing about its hyperparameters. Its old score is
+        forgotten, so such a trial is never ranked or ensembled; it goes to the
+        front of keras-tuner's retry queue and runs with the same hyperparameters.
         """
         for trial in list(self.oracle.trials.values()):
-            if trial.status != TrialStatus.COMPLETED:
+            folder = TrialFolder(self.get_trial_dir(trial.trial_id))
+            damage = folder.damage() if trial.status == TrialStatus.COMPLETED else None
+            if damage is not None:
+                log.warning("trial %s's folder is damaged (%s): the trial runs again", trial.trial_id, damage)
+            elif trial.status == TrialStatus.FAILED and folder.read_result().get("disk_full"):
+                log.warning("trial %s failed for lack of disk space: the trial runs again", trial.trial_id)
+            else:
                 continue
-            damage = TrialFolder(self.get_trial_dir(trial.trial_id)).damage()
-            if damage is None:
-                continue
-            log.warning("trial %s's folder is damaged (%s): the trial runs again", trial.trial_id, damage)
             trial.status = TrialStatus.INVALID
             trial.score, trial.best_step = None, 0
             trial.metrics = MetricsTracker()
@@ -406,6 +411,7 @@ class DartsTuner(BaseTuner):
                 task.train,
                 epochs,
                 initial_epoch=int(settings.get("tuner/initial_epoch", 0)),
+                run=f"trial_{trial.trial_id}",
                 verbose=stage_verbose,
             )
             record.update(stage_timing(history.clock))
@@ -422,9 +428,13 @@ class DartsTuner(BaseTuner):
             return metrics
         except FailedTrialError as error:
             record.update(status="FAILED", reason=str(error))
+            folder.discard_weights()
             raise
         except Exception as error:  # any crash of a trial is recorded, and the search goes on
             record.update(status="FAILED", reason=f"{type(error).__name__}: {error}")
+            if _lacks_disk_space(error):
+                record["disk_full"] = True  # not the trial's fault: it runs again when the search resumes
+            folder.discard_weights()  # a write cut short may have left part of them
             raise FailedTrialError(record["reason"]) from error
         finally:
             record["seconds"] = round(time.monotonic() - started, 2)
@@ -515,6 +525,15 @@ class DartsTuner(BaseTuner):
                 f" of a uniform {confidence['entropy_max']:.3f}, so the cell is close to a random pick)"
             )
         log.info("trial %s %s %s %.1fs", where, genotype, score, result.get("seconds", 0.0))
+
+
+def _lacks_disk_space(error):
+    """True when ``error``, or an error that led to it, says the disk (or the user's quota) is full."""
+    while error is not None:
+        if getattr(error, "errno", None) in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
 
 
 def read_results(oracle, project_dir):

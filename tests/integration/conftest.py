@@ -2,8 +2,23 @@
 
 import json
 
+import keras
 import numpy as np
 import pytest
+
+
+class SharedCallback(keras.callbacks.Callback):
+    """A test's recorder that sees every training of a fit.
+
+    autoarch gives every training its own deep copy of the callbacks
+    (`autoarch.tuning.user_callbacks`); a callback whose ``__deepcopy__``
+    returns itself is shared by all of them instead, which is how these
+    recorders gather what each training did.
+    """
+
+    def __deepcopy__(self, memo):
+        return self
+
 
 TINY_SPACE = {
     "init_channels": 4,

@@ -2,11 +2,10 @@
 
 import os
 
-import keras
 import pytest
 
 
-from .conftest import tiny_classifier, tiny_space
+from .conftest import SharedCallback, tiny_classifier, tiny_space
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
@@ -15,7 +14,7 @@ def _classifier(directory, **params):
     return tiny_classifier(directory, **{"verbose": 1, **params})
 
 
-class EpochCounter(keras.callbacks.Callback):
+class EpochCounter(SharedCallback):
     """Epochs run by each training."""
 
     def __init__(self):

@@ -8,7 +8,6 @@ when it begins and ends, so each test can tell where the final model started.
 import math
 import os
 
-import keras
 import numpy as np
 import pytest
 
@@ -16,14 +15,14 @@ import autoarch
 from autoarch import estimators
 from autoarch.darts import DARTS_V2
 
-from .conftest import tiny_space
+from .conftest import SharedCallback, tiny_space
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 BATCH = 32
 
 
-class TrainingRecorder(keras.callbacks.Callback):
+class TrainingRecorder(SharedCallback):
     """Per training: weights at begin and end, epochs run, steps per epoch."""
 
     def __init__(self):

@@ -22,7 +22,7 @@ import tensorflow as tf
 import autoarch
 from autoarch.darts import DARTS_V2
 
-from .conftest import tiny_space, read_json_or_none
+from .conftest import SharedCallback, tiny_space, read_json_or_none
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
@@ -62,7 +62,7 @@ def _check_predicts(estimator, x_test):
     assert set(np.unique(labels)) <= set(estimator.classes_.tolist())
 
 
-class TrainingLog(keras.callbacks.Callback):
+class TrainingLog(SharedCallback):
     """Counts trainings and records when each epoch (and training) ended."""
 
     def __init__(self):
@@ -196,7 +196,7 @@ def test_resume_past_the_time_limit_reports_no_running_trial(killed_project, tmp
 # --------------------------------------------------------------------------- 2
 
 
-class PoisonFirstTraining(keras.callbacks.Callback):
+class PoisonFirstTraining(SharedCallback):
     """Sets one weight to NaN after the first batch of the first training only."""
 
     def __init__(self):
@@ -270,7 +270,7 @@ def test_every_trial_failing_raises_once_with_the_reasons(tmp_path, digits_uint8
 # --------------------------------------------------------------------------- 4
 
 
-class FailsTheFirstTraining(keras.callbacks.Callback):
+class FailsTheFirstTraining(SharedCallback):
     """Raises ``error`` inside Keras's training loop, in the first training only (fault injection)."""
 
     def __init__(self, error):

@@ -15,7 +15,7 @@ import pytest
 
 from autoarch.tuning.budget import TAIL_SECONDS
 
-from .conftest import tiny_classifier, tiny_space
+from .conftest import SharedCallback, tiny_classifier, tiny_space
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
@@ -23,7 +23,7 @@ WALL_CLOCK_MARGIN = 5.0
 """Seconds a whole fit may pass its limit in these tests: scoring and saving on a busy machine."""
 
 
-class StageTimes(keras.callbacks.Callback):
+class StageTimes(SharedCallback):
     """Per training: when each batch ended, and each epoch's learning rate."""
 
     def __init__(self):

@@ -16,7 +16,7 @@ import autoarch
 from autoarch.darts import DARTS_V2, build_network
 from autoarch.step_traces import count_traces
 
-from .conftest import tiny_space
+from .conftest import SharedCallback, tiny_space
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
@@ -61,7 +61,7 @@ def test_a_later_search_of_the_same_shapes_is_not_traced_again(digits_uint8, tmp
     assert traces["Functional.train_step"] <= 2  # one per trial at most: genotypes may differ
 
 
-class TrainingStarts(keras.callbacks.Callback):
+class TrainingStarts(SharedCallback):
     """The network's weights when each training begins."""
 
     def __init__(self):
