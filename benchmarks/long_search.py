@@ -45,6 +45,7 @@ import json
 import logging
 import os
 import platform
+import secrets
 import statistics
 import sys
 import tempfile
@@ -292,7 +293,8 @@ def launch_distributed(args):
             "--tuner", args.tuner, "--samples", str(args.samples), "--seed", str(args.seed),
             "--directory", directory,
         ] + (["--devices", str(args.devices)] if args.devices else [])
-        environment = {**os.environ, "KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": str(port)}
+        environment = {**os.environ, "KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": str(port),
+                       "AUTOARCH_CHIEF_TOKEN": secrets.token_urlsafe(24)}
         chief = subprocess.Popen(command + ["--role", "chief"], env={**environment, "KERASTUNER_TUNER_ID": "chief"})
         time.sleep(5)  # the chief serves the oracle before the worker asks it for trials
         worker = subprocess.Popen(

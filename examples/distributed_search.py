@@ -14,6 +14,7 @@ trials). `launch` only sets those variables and starts the processes; by hand,
 or on several machines (see the "Scaling out" guide), it is:
 
     export KERASTUNER_ORACLE_IP=127.0.0.1 KERASTUNER_ORACLE_PORT=8000
+    export AUTOARCH_CHIEF_TOKEN=$(python -c "import secrets; print(secrets.token_urlsafe(24))")
     KERASTUNER_TUNER_ID=chief   python examples/distributed_search.py &
     KERASTUNER_TUNER_ID=worker0 python examples/distributed_search.py &
     KERASTUNER_TUNER_ID=worker1 python examples/distributed_search.py &
@@ -27,6 +28,7 @@ processes are stopped after it) and ``--seed N``.
 import argparse
 import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -83,7 +85,13 @@ def launch(arguments, workers=2, directory="autoarch_projects", timeout=1800):
     """
     logs = os.path.join(directory, f"{PROJECT}_logs")
     os.makedirs(logs, exist_ok=True)
-    env = {**os.environ, "KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": str(free_port())}
+    env = {
+        **os.environ,
+        "KERASTUNER_ORACLE_IP": "127.0.0.1",
+        "KERASTUNER_ORACLE_PORT": str(free_port()),
+        # The chief answers only calls with this token (see the "Scaling out" guide).
+        "AUTOARCH_CHIEF_TOKEN": secrets.token_urlsafe(24),
+    }
     names = ["chief"] + [f"worker{index}" for index in range(workers)]
     processes = {}
     try:

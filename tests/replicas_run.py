@@ -61,6 +61,13 @@ def weights_of(model):
     return [np.asarray(w, dtype=np.float64).tolist() for w in model.get_weights()]
 
 
+def replicas_used(model):
+    """The replicas ``model`` trained on, and the devices that hold a copy of its first weight."""
+    variable = model.trainable_variables[0].value
+    devices = sorted({component.device for component in getattr(variable, "values", (variable,))})
+    return {"replicas": model.distribute_strategy.num_replicas_in_sync, "devices": devices}
+
+
 def search(second_order, warmup=0, epochs=1):
     x, y = digits()
 
@@ -75,7 +82,8 @@ def search(second_order, warmup=0, epochs=1):
             net.compile(second_order=second_order, arch_warmup_epochs=warmup)
         history = net.fit(paired(x, y, 32), epochs=epochs, verbose=0)
         evaluation = net.evaluate(x[300:340], y[300:340], batch_size=20, verbose=0, return_dict=True)
-        return start, {"history": history.history, "evaluate": evaluation, "weights": weights_of(net)}
+        return start, {"history": history.history, "evaluate": evaluation, "weights": weights_of(net),
+                       **replicas_used(net)}
 
     start, one = run(None, None)
     _, two = run(strategy(), start)
@@ -110,7 +118,7 @@ def network():
                 metrics=["accuracy"],
             )
         history = model.fit(data, epochs=1, verbose=0)
-        return start, {"history": history.history, "weights": weights_of(model)}
+        return start, {"history": history.history, "weights": weights_of(model), **replicas_used(model)}
 
     start, one = run(None, None)
     _, two = run(strategy(), start)

@@ -1,5 +1,7 @@
 """The bilevel step: variable separation, the second-order hypergradient, warm-up, tracing."""
 
+import os
+
 import keras
 import numpy as np
 import pytest
@@ -59,8 +61,12 @@ def test_variable_groups_partition_trainable_variables():
     assert len(net.arch_variables) + len(net.weight_variables) == len(net.trainable_variables)
 
 
-def exact_hypergradient(net, xt, yt, xv, yv, xi):
-    """d/d alpha L_val(w - xi * grad_w L_train(w, alpha), alpha) by nested tapes."""
+def exact_hypergradient(net, xt, yt, xv, yv, xi, decay=0.0, momentum=0.0, buffers=None):
+    """d/d alpha L_val(w', alpha) by nested tapes, w' the next SGD step.
+
+    ``w' = w + momentum * m - xi * (grad_w L_train(w, alpha) + decay * w)``,
+    Keras SGD's momentum convention, ``m`` the momentum ``buffers``.
+    """
     trainable = net.trainable_variables
     arch_ids = {id(v) for v in net.arch_variables}
     arch_at = [i for i, v in enumerate(trainable) if id(v) in arch_ids]
@@ -86,7 +92,8 @@ def exact_hypergradient(net, xt, yt, xv, yv, xi):
             inner.watch(weight_values)
             train_loss = loss(assemble(arch_values, weight_values), xt, yt)
         grads = inner.gradient(train_loss, weight_values)
-        virtual = [w - xi * g for w, g in zip(weight_values, grads)]
+        buffers = buffers or [0.0] * len(weight_values)
+        virtual = [w + momentum * m - xi * (g + decay * w) for w, g, m in zip(weight_values, grads, buffers)]
         val_loss = loss(assemble(arch_values, virtual), xv, yv)
     return outer.gradient(val_loss, arch_values)
 
@@ -140,6 +147,36 @@ def test_second_order_matches_exact_hypergradient(float64, partial_channels):
     net.architect.second_order = False
     first, _, _ = net.architect.architecture_gradients(net, xt, yt, xv, yv)
     assert relative_error(first, exact) > 5e-2
+
+
+def test_second_order_matches_exact_hypergradient_with_decay_and_momentum(float64):
+    # The virtual step includes the coupled decay and the momentum buffer; both are
+    # made large, and the buffer filled by a few real weight steps, so that leaving
+    # either out of the reference gives a gradient outside the tolerance.
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.normal(size=(64, 8, 8, 1)))
+    y = tf.constant(rng.integers(0, 10, 64).astype(np.int32))
+    (xt, xv), (yt, yv) = tf.split(x, 2), tf.split(y, 2)
+    xi, decay, momentum = 0.1, 0.5, 0.9
+    net = tiny_network(init_channels=4)
+    net.compile(second_order=True, weight_learning_rate=xi, weight_decay=decay, momentum=momentum,
+                hessian_epsilon=1e-8)
+    for start in (0, 16, 32):
+        net.weight_step(x[start : start + 16], y[start : start + 16])
+    optimizer = net.architect.weight_optimizer
+    buffers = [tf.convert_to_tensor(m) for m in optimizer.momentums]
+    assert min(float(tf.norm(m)) for m in buffers) > 0  # the buffers are filled
+    assert float(optimizer.learning_rate) == pytest.approx(xi)
+
+    grads, _, _ = net.architect.architecture_gradients(net, xt, yt, xv, yv)
+
+    exact = exact_hypergradient(net, xt, yt, xv, yv, xi, decay, momentum, buffers)
+    assert relative_error(grads, exact) < 1e-2
+    without_momentum = exact_hypergradient(net, xt, yt, xv, yv, xi, decay)
+    without_decay = exact_hypergradient(net, xt, yt, xv, yv, xi, 0.0, momentum, buffers)
+    assert relative_error(grads, without_momentum) > 5e-2
+    assert relative_error(grads, without_decay) > 5e-2
 
 
 def test_second_order_step_restores_weights_in_compiled_step(digits):
@@ -203,6 +240,40 @@ def test_fit_compiles_with_xla_on_cpu(digits):
     history = net.fit(data, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
     assert changed(before, net.arch_variables)[1]  # the single cell is a reduction cell
+
+
+_XLA_RUN = """
+import os, sys
+import numpy as np
+from sklearn.datasets import load_digits
+from autoarch.darts import SearchNetwork
+from autoarch.data import paired_search_dataset
+
+data = load_digits()
+x, y = (data.images / 16.0).astype(np.float32)[..., None], data.target.astype(np.int32)
+dump = sys.argv[1]
+for jit_compile in (False, True):
+    net = SearchNetwork((8, 8, 1), 10, init_channels=2, layers=1, nodes=1,
+                        primitives=["skip_connect", "sep_conv_3x3", "max_pool_3x3"], seed=0)
+    net.compile(jit_compile=jit_compile)
+    net.fit(paired_search_dataset(x[:64], y[:64], x[64:128], y[64:128], batch_size=16, seed=0), epochs=1, verbose=0)
+    print("MODULES", jit_compile, len(os.listdir(dump)) if os.path.isdir(dump) else 0)
+"""
+
+
+def test_jit_compile_really_compiles_the_step_with_xla(tmp_path):
+    """XLA writes every module it compiles to ``--xla_dump_to``: none without ``jit_compile``, some with it."""
+    import subprocess
+    import sys
+
+    dump = str(tmp_path / "xla")
+    env = {**os.environ, "XLA_FLAGS": f"--xla_dump_to={dump}", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    done = subprocess.run([sys.executable, "-c", _XLA_RUN, dump], env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    counts = dict(line.split()[1:] for line in done.stdout.splitlines() if line.startswith("MODULES"))
+    assert counts["False"] == "0"
+    assert int(counts["True"]) > 0
 
 
 def test_restart_trains_exactly_as_a_new_network_without_a_new_trace(digits):

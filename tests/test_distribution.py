@@ -53,6 +53,9 @@ def runs():
 
 def assert_same_training(run, metrics):
     one, two = run["one"], run["two"]
+    # Two replicas really trained, each weight mirrored on both devices: no silent fallback to one.
+    assert one["replicas"] == 1 and len(one["devices"]) == 1
+    assert two["replicas"] == 2 and [d.split("/")[-1] for d in two["devices"]] == ["device:CPU:0", "device:CPU:1"]
     for name in metrics:
         np.testing.assert_allclose(two["history"][name], one["history"][name], rtol=RTOL, atol=ATOL, err_msg=name)
     assert len(one["weights"]) == len(two["weights"])

@@ -34,6 +34,7 @@ from keras_tuner.src.engine import oracle as oracle_module
 from keras_tuner.src.engine import trial as trial_module
 
 from autoarch import project
+from autoarch.tuning import chief_access
 
 __all__ = [
     "FINAL_FIT_ENV",
@@ -52,6 +53,7 @@ __all__ = [
     "write_identity",
     "join_project",
     "wait_for_chief_end",
+    "connect_client",
     "Heartbeat",
 ]
 
@@ -95,12 +97,15 @@ def role():
     Raises:
         RuntimeError: ``KERASTUNER_ORACLE_IP`` is set without ``KERASTUNER_ORACLE_PORT``
             or ``KERASTUNER_TUNER_ID`` (keras-tuner's check).
-        ValueError: ``AUTOARCH_WORKER_TIMEOUT`` is not a number of seconds >= 6.
+        ValueError: ``AUTOARCH_WORKER_TIMEOUT`` is not a number of seconds >= 6,
+            or the TLS settings cannot work (`autoarch.tuning.chief_access.check_settings`).
     """
     if not keras_tuner_distribute.has_chief_oracle():
         return None
     worker_timeout()
-    return "chief" if keras_tuner_distribute.is_chief_oracle() else "worker"
+    part = "chief" if keras_tuner_distribute.is_chief_oracle() else "worker"
+    chief_access.check_settings(part)
+    return part
 
 
 def tuner_id():
@@ -155,6 +160,11 @@ def not_fitted_message(estimator_name, project_dir):
 
 def _address():
     return f"{os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}"
+
+
+def connect_client(client):
+    """Send the calls of keras-tuner's ``OracleClient`` (a worker's oracle) through `chief_access.channel`."""
+    client.stub = protos.get_service_grpc().OracleStub(chief_access.channel(_address()))
 
 
 # --------------------------------------------------------------------------- the chief
@@ -385,10 +395,11 @@ def serve(oracle, deadline=None, on_trial_end=None):
     """
     leases = Leases(oracle, worker_timeout(), deadline)
     address = _address()
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1),
+                         interceptors=[chief_access.TokenCheck(chief_access.chief_token())])
     protos.get_service_grpc().add_OracleServicer_to_server(_Servicer(leases, on_trial_end), server)
     try:
-        bound = server.add_insecure_port(address)
+        bound = chief_access.add_port(server, address)
     except RuntimeError:
         bound = 0
     if not bound:
@@ -484,7 +495,8 @@ def join_project(project_dir, identity, timeout=CHIEF_WAIT_SECONDS):
         ValueError: the chief's project was made for other data.
     """
     address = _address()
-    with grpc.insecure_channel(address) as channel:
+    log.info("worker %r: waiting for the chief at %s", tuner_id(), address)
+    with chief_access.channel(address) as channel:
         try:
             grpc.channel_ready_future(channel).result(timeout=timeout)
         except grpc.FutureTimeoutError:
@@ -493,6 +505,15 @@ def join_project(project_dir, identity, timeout=CHIEF_WAIT_SECONDS):
                 "the chief (KERASTUNER_TUNER_ID=chief) with the same KERASTUNER_ORACLE_IP and "
                 "KERASTUNER_ORACLE_PORT"
             ) from None
+        try:  # one call, so that a worker the chief refuses says why before any work
+            protos.get_service_grpc().OracleStub(channel).GetSpace(protos.get_service().GetSpaceRequest(), timeout=60)
+        except grpc.RpcError as error:
+            if error.code() == grpc.StatusCode.UNAUTHENTICATED:
+                raise RuntimeError(
+                    f"worker {tuner_id()!r}: the chief at {address} refused it: start every worker with the "
+                    f"chief's {chief_access.TOKEN_ENV}"
+                ) from None
+            # Anything else is for keras-tuner's own calls to meet and report.
     give_up = time.monotonic() + _IDENTITY_WAIT_SECONDS  # a shared file system may show it late
     while True:
         stored = project.read_identity(project_dir)
@@ -514,7 +535,7 @@ def join_project(project_dir, identity, timeout=CHIEF_WAIT_SECONDS):
 
 def wait_for_chief_end(poll=1.0):
     """Block until the chief has stopped serving: the search is over (or the chief is gone)."""
-    with grpc.insecure_channel(_address()) as channel:
+    with chief_access.channel(_address()) as channel:
         stub = protos.get_service_grpc().OracleStub(channel)
         while True:
             try:
@@ -541,7 +562,7 @@ class Heartbeat:
         self.trial_id = trial_id
         self.interval = float(interval)
         self._stop = threading.Event()
-        self._channel = grpc.insecure_channel(_address())
+        self._channel = chief_access.channel(_address())
         self._thread = threading.Thread(target=self._beat, name=f"autoarch-heartbeat-{trial_id}", daemon=True)
 
     def start(self):

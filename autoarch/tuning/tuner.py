@@ -264,6 +264,8 @@ class DartsTuner(BaseTuner):
             project_name=project_name,
             overwrite=bool(overwrite) and distributed.role() != "worker",
         )
+        if distributed.role() == "worker":  # keras-tuner's client: with autoarch's token and TLS
+            distributed.connect_client(self.oracle)
 
     def search(self, task):
         """Run trials on ``task`` until the oracle stops, or its deadline passes.

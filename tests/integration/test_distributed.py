@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 
+import grpc
 import keras_tuner
 import numpy as np
 import pytest
@@ -29,6 +30,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationW
 EXAMPLE = pathlib.Path(__file__).resolve().parents[2] / "examples" / "distributed_search.py"
 HARD_LIMIT = 600  # seconds for any one process
 WORKERS = ("worker0", "worker1")
+TOKEN = "a-token-the-chief-and-its-workers-share"
 
 
 def _free_port():
@@ -44,7 +46,7 @@ def _clean_env(**extra):
         for key, value in os.environ.items()
         if not key.startswith(("KERASTUNER_", "AUTOARCH_"))
     }
-    return {**env, "TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "tensorflow", **extra}
+    return {**env, "TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "tensorflow", "AUTOARCH_CHIEF_TOKEN": TOKEN, **extra}
 
 
 def _trials(project):
@@ -252,6 +254,68 @@ def test_a_worker_killed_mid_trial_loses_nothing(tmp_path, digits_uint8):
         assert results[name]["statuses"] == ["COMPLETED"] * 3
         assert results[name]["workers"] == [trials[t][1]["worker"] for t in ("0", "1", "2")]
     _check_final_model(str(project), x_test, y_test)
+
+
+def test_workers_started_before_the_chief_wait_for_it(tmp_path, digits_uint8):
+    """Issue 17, item 11: processes may start in any order; here both workers start first."""
+    x, y, x_test, y_test = digits_uint8
+    np.savez(tmp_path / "digits.npz", x=x, y=y)
+    script = tmp_path / "fit.py"
+    # The workers' "waiting for the chief" line goes to their logs, so the chief starts only once both wait.
+    script.write_text("import logging; logging.basicConfig(level=logging.INFO)\n" + _FIT)
+    project = tmp_path / "image_classifier"
+    env = _clean_env(KERASTUNER_ORACLE_IP="127.0.0.1", KERASTUNER_ORACLE_PORT=str(_free_port()))
+    command = [sys.executable, str(script), str(tmp_path / "digits.npz"), str(tmp_path), json.dumps(TINY_SPACE)]
+    group = Group()
+    try:
+        give_up = time.monotonic() + HARD_LIMIT
+        for name in WORKERS:
+            group.start(name, command, {**env, "KERASTUNER_TUNER_ID": name}, tmp_path, tmp_path / f"{name}.log")
+        waiting = set()
+        while waiting != set(WORKERS):
+            for name in WORKERS:
+                if f"worker {name!r}: waiting for the chief" in (tmp_path / f"{name}.log").read_text():
+                    waiting.add(name)
+                elif group.processes[name].poll() is not None:
+                    pytest.fail(f"{name} ended before the chief started\n" + group.output())
+            if time.monotonic() > give_up:
+                pytest.fail("the workers never waited for the chief\n" + group.output())
+            time.sleep(0.2)
+        assert not project.exists()  # nothing written before the chief is there
+        group.start("chief", command, {**env, "KERASTUNER_TUNER_ID": "chief"}, tmp_path, tmp_path / "chief.log")
+        refused = _strangers_call(env["KERASTUNER_ORACLE_PORT"], tmp_path / "chief.log", give_up)
+        codes = group.wait(["chief", *WORKERS], give_up)
+    finally:
+        group.close()
+    assert codes == {"chief": 0, "worker0": 0, "worker1": 0}, group.output()
+    trials = _trials(project)
+    assert sorted(trials) == ["0", "1", "2"], group.output()
+    assert all(result["status"] == "COMPLETED" and result["worker"] in WORKERS for _, result in trials.values())
+    _check_final_model(str(project), x_test, y_test)
+    # Strangers without the token, or with a wrong one, were refused and logged; the search did not notice.
+    assert refused == [grpc.StatusCode.UNAUTHENTICATED] * 2
+    chief = (tmp_path / "chief.log").read_text()
+    assert "the chief refused a call to" in chief and "no token" in chief and "a wrong token" in chief
+
+
+def _strangers_call(port, chief_log, give_up):
+    """Once the chief serves, ask it for a trial without the token and with a wrong one; the status codes."""
+    from keras_tuner.src import protos
+
+    while "serving the oracle" not in chief_log.read_text():
+        if time.monotonic() > give_up:
+            pytest.fail("the chief never served")
+        time.sleep(0.2)
+    codes = []
+    for metadata in ((), (("autoarch-chief-token", "a-wrong-token"),)):
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            request = protos.get_service().CreateTrialRequest(tuner_id="stranger")
+            try:
+                protos.get_service_grpc().OracleStub(channel).CreateTrial(request, timeout=30, metadata=metadata)
+                codes.append(grpc.StatusCode.OK)
+            except grpc.RpcError as error:
+                codes.append(error.code())
+    return codes
 
 
 # --------------------------------------------------------------------------- 3
