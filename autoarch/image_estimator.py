@@ -39,8 +39,8 @@ from autoarch.tuning.budget import TimeBudget
 from autoarch.tuning.final_fit import REFIT_MODES, final_fit, refit_mode
 from autoarch.tuning.ranking import as_objective
 from autoarch.tuning.trial import make_task
-from autoarch.tuning.user_callbacks import check_callbacks
 from autoarch.tuning.tuner import TUNERS, make_tuner
+from autoarch.tuning.user_callbacks import check_callbacks
 
 __all__ = []  # the estimators are public through autoarch.classifier and autoarch.regressor
 
