@@ -11,6 +11,7 @@ import pytest
 
 from autoarch.darts.supernet import cosine_learning_rate
 from autoarch.tuning.budget import (
+    MIN_SEARCH_SECONDS,
     SEARCH_SHARE,
     TAIL_SECONDS,
     EpochPlan,
@@ -114,6 +115,22 @@ def test_the_budget_keeps_back_the_tail_and_the_planned_final_fit():
     assert budget.left() == pytest.approx(52.0)
     clock.now = 59.0
     assert budget.search_deadline() == 59.0  # no time left to trials: the search gets none
+
+
+def test_a_search_starts_only_when_its_share_of_the_time_left_is_worth_it():
+    from autoarch.tuning.trial import Task
+
+    clock = Clock(0.0)
+    budget = TimeBudget(100, started=0.0, clock=clock)
+    task = Task(data=None, targets=None, regression=False, num_outputs=10, search_train=None, search_val=None,
+                train=None, holdout=None, budget=budget)
+    assert budget.search_seconds() == pytest.approx(SEARCH_SHARE * (100 - TAIL_SECONDS))
+    assert task.too_little_time_to_search() is None
+    clock.now = 100 - TAIL_SECONDS - MIN_SEARCH_SECONDS / SEARCH_SHARE + 0.5  # the share is just under the least
+    assert budget.search_seconds() < MIN_SEARCH_SECONDS
+    assert task.too_little_time_to_search().startswith("too little time for a search (19.8 s, at least 20 s)")
+    assert Task(data=None, targets=None, regression=False, num_outputs=10, search_train=None, search_val=None,
+                train=None, holdout=None).too_little_time_to_search() is None  # no time limit: always search
 
 
 def test_planned_seconds_of_a_final_fit_come_from_the_measured_epochs():

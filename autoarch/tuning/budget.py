@@ -24,6 +24,7 @@ import keras
 
 __all__ = [
     "SEARCH_SHARE",
+    "MIN_SEARCH_SECONDS",
     "TAIL_SECONDS",
     "CONTINUE_EPOCH_SHARE",
     "TimeBudget",
@@ -38,6 +39,12 @@ __all__ = [
 
 SEARCH_SHARE = 0.4
 """The most a trial's search may take of the time left to trials, so that training has the rest."""
+
+MIN_SEARCH_SECONDS = 20.0
+"""The least time a search stage is worth starting with. Tracing the bilevel step
+alone takes about 10 s on a 2-core CPU for the default space, and a search cut
+before its alphas moved derives noise: with less, the trial trains a random cell
+of the space instead and gives the training the whole time (`TimeBudget.search_seconds`)."""
 
 TAIL_SECONDS = 3.0
 """Seconds kept back at the end of a fit to score the last trial, wrap the final model and save it."""
@@ -84,9 +91,13 @@ class TimeBudget:
         """Seconds until ``trials_end`` (negative once it passed)."""
         return self.trials_end - self.clock()
 
+    def search_seconds(self):
+        """Seconds a search stage starting now may take: `SEARCH_SHARE` of the time left to trials."""
+        return SEARCH_SHARE * max(0.0, self.trials_left())
+
     def search_deadline(self):
-        """The deadline of a search stage starting now: `SEARCH_SHARE` of the time left to trials."""
-        return self.clock() + SEARCH_SHARE * max(0.0, self.trials_left())
+        """The deadline of a search stage starting now (see `search_seconds`)."""
+        return self.clock() + self.search_seconds()
 
 
 class EpochPlan:

@@ -31,7 +31,7 @@ from autoarch.darts.optimizers import FusedAdam
 from autoarch.darts.selection import perturbation_genotype
 from autoarch.darts.supernet import cosine_learning_rate
 from autoarch.pipeline import Augmentation, batches, paired_batches
-from autoarch.tuning.budget import EpochPlan, StageClock, TimeBudget
+from autoarch.tuning.budget import MIN_SEARCH_SECONDS, EpochPlan, StageClock, TimeBudget
 from autoarch.tuning.compiled import CompiledNetworks
 from autoarch.tuning.user_callbacks import copies_for
 
@@ -149,6 +149,23 @@ class Task:
     def search_deadline(self):
         """The deadline of a search stage starting now (None: no time limit)."""
         return None if self.budget is None else self.budget.search_deadline()
+
+    def too_little_time_to_search(self):
+        """Why a search starting now would be cut before it could decide anything, or None when it has time.
+
+        Under a time limit a search gets `autoarch.tuning.budget.SEARCH_SHARE`
+        of the time left to trials; under `autoarch.tuning.budget.MIN_SEARCH_SECONDS`
+        the trial is better off training a random cell for the whole time.
+        """
+        if self.budget is None:
+            return None
+        seconds = self.budget.search_seconds()
+        if seconds >= MIN_SEARCH_SECONDS:
+            return None
+        return (
+            f"too little time for a search ({seconds:.1f} s, at least {MIN_SEARCH_SECONDS:.0f} s): "
+            "a random cell of the space trains instead"
+        )
 
     def scope(self):
         """The scope networks and optimizers are made in: the strategy's, or a no-op."""

@@ -31,6 +31,7 @@ from keras_tuner.src.engine.trial import TrialStatus
 
 from autoarch.darts import Genotype
 from autoarch.darts.confidence import search_confidence
+from autoarch.darts.derivation import random_genotype
 from autoarch.darts.optimizers import restart_optimizer
 from autoarch.runtime import clear_kernel_cache, released_graphs
 from autoarch.tuning import distributed
@@ -388,6 +389,11 @@ class DartsTuner(BaseTuner):
                 genotype = task.genotype
             elif previous:
                 genotype = TrialFolder(self.get_trial_dir(previous)).read_genotype()
+            elif task.too_little_time_to_search():
+                record["search_skipped"] = task.too_little_time_to_search()
+                log.info("trial %s: %s", trial.trial_id, record["search_skipped"])
+                seed = None if task.seed is None else task.seed + int(trial.trial_id)
+                genotype = random_genotype(task.primitives, int(settings["nodes"]), seed=seed)
             else:
                 genotype, alphas = run_search(task, settings, verbose=stage_verbose)
                 folder.write_alphas(alphas, task.primitives)
@@ -404,7 +410,7 @@ class DartsTuner(BaseTuner):
             record["flops"] = int(network_flops(task, genotype, settings))
             epochs = int(settings.get("tuner/epochs", settings["train_epochs"]))
             if task.time_left() <= 0:
-                searched = not previous and task.genotype is None
+                searched = not previous and task.genotype is None and "search_skipped" not in record
                 raise FailedTrialError(no_time_to_train(time.monotonic() - started, searched))
             history = train_network(
                 task,
@@ -553,7 +559,9 @@ def read_results(oracle, project_dir):
     ``score`` is. ``flops`` are the network's multiply-adds per image
     (`autoarch.darts.costs`). ``epoch_seconds`` (steady) and ``first_epoch_seconds``
     (tracing included) time the trial's training epochs, and
-    ``stopped_by_time_limit`` says whether the time limit cut its training.
+    ``stopped_by_time_limit`` says whether the time limit cut its training,
+    and ``search_skipped`` why the trial trained a random cell without a
+    search (too little time for one; None when it searched or was given a cell).
     """
     ranks = {trial.trial_id: rank for rank, trial in enumerate(ranked_trials(oracle), 1)}
     rows = []
@@ -582,6 +590,7 @@ def read_results(oracle, project_dir):
                 "first_epoch_seconds": result.get("first_epoch_seconds"),
                 "stopped_by_time_limit": result.get("stopped_by_time_limit"),
                 "search_confidence": result.get("search_confidence"),
+                "search_skipped": result.get("search_skipped"),
                 "status": status,
                 "reason": reason if status != TrialStatus.COMPLETED else None,
                 "worker": result.get("worker"),

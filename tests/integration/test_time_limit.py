@@ -13,9 +13,13 @@ import time
 import keras
 import pytest
 
+from autoarch.darts import Genotype
+from autoarch.darts.derivation import random_genotype
+from autoarch.runtime import gpu_present
 from autoarch.tuning.budget import TAIL_SECONDS
+from autoarch.tuning.space import search_primitives
 
-from .conftest import SharedCallback, tiny_classifier, tiny_space
+from .conftest import TINY_SPACE, SharedCallback, tiny_classifier, tiny_space
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
@@ -83,7 +87,8 @@ def test_a_training_cut_by_the_time_limit_still_anneals_its_learning_rate(tmp_pa
 
 def test_a_search_cut_by_the_time_limit_leaves_its_training_time_to_make_a_network(tmp_path, digits_uint8):
     x, y, x_test, _ = digits_uint8
-    epochs, limit = 2000, 40
+    # 60 s: the search's share (40% of the time left) is above MIN_SEARCH_SECONDS, so it starts.
+    epochs, limit = 2000, 60
     estimator = tiny_classifier(
         tmp_path, max_trials=1, genotype=None, time_limit=limit, search_space=tiny_space(search_epochs=epochs)
     )
@@ -99,11 +104,26 @@ def test_a_search_cut_by_the_time_limit_leaves_its_training_time_to_make_a_netwo
     assert estimator.predict(x_test).shape == (len(x_test),)
 
 
-def test_a_budget_too_small_for_any_trial_says_how_much_time_a_trial_needs(tmp_path, digits_uint8):
+def test_a_budget_too_small_for_any_trial_says_to_give_more_time(tmp_path, digits_uint8):
     x, y, _, _ = digits_uint8
     estimator = tiny_classifier(tmp_path, max_trials=3, genotype=None, time_limit=TAIL_SECONDS / 2)
-    with pytest.raises(RuntimeError, match=r"needs at least about \d+ s; give a larger time_limit"):
+    with pytest.raises(RuntimeError, match=r"time limit ran out before training could start .*give a larger time_limit"):
         estimator.fit(x[:300], y[:300])
     assert not hasattr(estimator, "model_")
     (project,) = os.listdir(tmp_path)
     assert sorted(name for name in os.listdir(tmp_path / project) if name.startswith("trial_")) == ["trial_0"]
+
+
+def test_a_budget_too_small_for_a_search_trains_a_random_cell_for_the_whole_time(tmp_path, digits_uint8):
+    """The search's share of a 20 s budget is under MIN_SEARCH_SECONDS: no search, a random cell trains."""
+    x, y, x_test, _ = digits_uint8
+    estimator = tiny_classifier(tmp_path, max_trials=1, genotype=None, time_limit=20, seed=3)
+    started, times = _fit(estimator, x[:300], y[:300])
+    (row,) = estimator.results_
+    assert row["status"] == "COMPLETED"
+    assert row["search_skipped"].startswith("too little time for a search")
+    assert not os.path.exists(os.path.join(estimator.project_dir_, "trial_0", "alphas.json"))
+    primitives = search_primitives(tiny_space(), gpu_present())
+    assert Genotype.from_json(row["genotype"]) == random_genotype(primitives, TINY_SPACE["nodes"], seed=3)
+    assert estimator.fit_seconds_ <= 20 + WALL_CLOCK_MARGIN, estimator.fit_seconds_
+    assert estimator.predict(x_test).shape == (len(x_test),)
