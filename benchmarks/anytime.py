@@ -65,6 +65,7 @@ def one_fit(task, budget, seed):
         "trials": len(rows),
         "completed": sum(row["status"] == "COMPLETED" for row in rows),
         "trials_cut_by_time_limit": sum(bool(row.get("stopped_by_time_limit")) for row in rows),
+        "searches_skipped": sum(bool(row.get("search_skipped")) for row in rows),
         "best_trial": best["trial_id"],
         "best_holdout_score": best["score"],
         "ensemble_trials": clf.ensemble_trials_,
