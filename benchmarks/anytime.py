@@ -19,7 +19,7 @@ resumes the points already in that file (``--seeds ""`` runs only AutoKeras).
 Run from the repository root, on a quiet machine::
 
     python benchmarks/anytime.py digits --budgets 30,60,120,240,480 --seeds 0,1,2
-        [--autokeras "$(../shared/tools/autokeras/setup.sh)"] [--tag TAG]
+        [--autokeras "$(../shared/tools/autokeras/setup.sh)"] [--tag TAG] [--max-trials N]
 """
 
 import argparse
@@ -38,7 +38,7 @@ ALLOWED_OVERSHOOT = (0.02, 1.0)
 """The issue's target: a fit ends within the budget plus 2% plus 1 s."""
 
 
-def one_fit(task, budget, seed):
+def one_fit(task, budget, seed, max_trials=10):
     """Fit autoarch once in this process; returns the point's figures."""
     import tempfile
     import time
@@ -49,7 +49,8 @@ def one_fit(task, budget, seed):
 
     x_fit, y_fit, x_test, y_test = load(task)
     with tempfile.TemporaryDirectory() as directory:
-        clf = autoarch.ImageClassifier(time_limit=budget, seed=seed, directory=directory, verbose=0)
+        clf = autoarch.ImageClassifier(time_limit=budget, seed=seed, max_trials=max_trials, directory=directory,
+                                       verbose=0)
         started = time.monotonic()
         clf.fit(x_fit, y_fit)
         seconds = time.monotonic() - started
@@ -59,6 +60,7 @@ def one_fit(task, budget, seed):
     return {
         "budget": budget,
         "seed": seed,
+        "max_trials": max_trials,
         "fit_seconds": round(seconds, 2),
         "over_budget_seconds": round(seconds - budget, 2),
         "within_target": seconds <= budget * (1 + ALLOWED_OVERSHOOT[0]) + ALLOWED_OVERSHOOT[1],
@@ -74,9 +76,9 @@ def one_fit(task, budget, seed):
     }
 
 
-def run_point(task, budget, seed):
+def run_point(task, budget, seed, max_trials=10):
     """`one_fit` in a fresh process (each fit pays its own start, as a user's script does)."""
-    code = f"import json, anytime; print(json.dumps(anytime.one_fit({task!r}, {budget!r}, {seed!r})))"
+    code = f"import json, anytime; print(json.dumps(anytime.one_fit({task!r}, {budget!r}, {seed!r}, {max_trials!r})))"
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=os.path.dirname(os.path.abspath(__file__)),
         env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))},
@@ -121,6 +123,7 @@ def main():
     parser.add_argument("--budgets", default="30,60,120,240,480")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--tag", default="")
+    parser.add_argument("--max-trials", type=int, default=10, help="the estimator's max_trials (default 10, its own)")
     parser.add_argument("--autokeras", help="python of AutoKeras's venv (../shared/tools/autokeras/setup.sh)")
     parser.add_argument("--autokeras-trials", default="1,3")
     parser.add_argument("--autokeras-timeout", type=int, default=900)
@@ -142,7 +145,7 @@ def main():
         for budget in [float(b) for b in args.budgets.split(",") if b]:
             if (budget, seed) in done:
                 continue
-            point = run_point(args.task, budget, seed)
+            point = run_point(args.task, budget, seed, args.max_trials)
             figures["points"] = [p for p in figures["points"] if (p["budget"], p["seed"]) != (budget, seed)] + [point]
             print(json.dumps(point), flush=True)
             save()

@@ -198,7 +198,8 @@ def _draw_anytime(runs):
                               label=f"AutoKeras, {peer['max_trials']} trial(s), at its wall time")
             axis.set(xscale="log", xlabel="seconds (budget; dots: each fit's own)", ylabel="test accuracy (%)",
                      title=task)
-            axis.set_xticks([8, 15, 30, 60, 120, 240, 480], labels=["8", "15", "30", "60", "120", "240", "480"])
+            axis.set_xticks([8, 15, 30, 60, 120, 240, 480, 1800],
+                            labels=["8", "15", "30", "60", "120", "240", "480", "1800"])
             axis.xaxis.set_minor_formatter(NullFormatter())
             axis.legend(fontsize="x-small", loc="center right")
         fig.tight_layout()
