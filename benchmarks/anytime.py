@@ -78,7 +78,8 @@ def one_fit(task, budget, seed, max_trials=10):
 
 def run_point(task, budget, seed, max_trials=10):
     """`one_fit` in a fresh process (each fit pays its own start, as a user's script does)."""
-    code = f"import json, anytime; print(json.dumps(anytime.one_fit({task!r}, {budget!r}, {seed!r}, {max_trials!r})))"
+    arguments = f"{task!r}, {budget!r}, {seed!r}, {max_trials!r}"
+    code = f"import json, anytime; print(json.dumps(anytime.one_fit({arguments})))"
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=os.path.dirname(os.path.abspath(__file__)),
         env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))},
