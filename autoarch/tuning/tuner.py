@@ -389,8 +389,8 @@ class DartsTuner(BaseTuner):
                 genotype = task.genotype
             elif previous:
                 genotype = TrialFolder(self.get_trial_dir(previous)).read_genotype()
-            elif task.too_little_time_to_search():
-                record["search_skipped"] = task.too_little_time_to_search()
+            elif skipped := task.too_little_time_to_search():
+                record["search_skipped"] = skipped
                 log.info("trial %s: %s", trial.trial_id, record["search_skipped"])
                 seed = None if task.seed is None else task.seed + int(trial.trial_id)
                 genotype = random_genotype(task.primitives, int(settings["nodes"]), seed=seed)
