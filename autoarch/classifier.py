@@ -59,6 +59,22 @@ class ImageClassifier(ClassifierMixin, _ImageEstimator):
             as its operations run (`autoarch.darts.costs`); costlier ones fail
             their trial before training, with the reason recorded. The final
             model (all the ensemble's networks together) stays within it too.
+        max_latency_ms: most milliseconds per image of the final model on the
+            ``latency_target`` (None: no latency budget). The search weighs
+            the derived network's expected latency, a network estimated over
+            it fails its trial before training, every trained network is
+            measured as it will be exported and fails its trial when over it,
+            and the final model (the ensemble's networks together) keeps to
+            it. When no trial meets it, ``fit`` raises with the smallest
+            latency reached. See the "Hardware-aware search" guide.
+        latency_target: where the latency counts: ``"tflite-cpu"`` (this
+            machine's CPU, the TFLite interpreter on one thread, float32;
+            each operation is measured once per shape and cached, see
+            `autoarch.latency`), or a `autoarch.latency.LatencyTable`
+            measured elsewhere, which must hold every entry the search
+            space may need.
+        latency_weight: strength of the latency term in the architecture
+            loss (None: `autoarch.tuning.cost_budgets.LATENCY_WEIGHT`).
         search_space: fix or narrow settings of `autoarch.tuning.space.SETTINGS`:
             a value fixes, a list is a choice, a ``(min, max)`` tuple a range;
             ``"primitives"`` sets the candidate operations.
@@ -92,9 +108,14 @@ class ImageClassifier(ClassifierMixin, _ImageEstimator):
         ensemble_trials_: the trial ids whose networks the final model
             averages, best first.
         model_: the final `keras.Model` (raw images in, probabilities out).
+        latency_ms_: with ``max_latency_ms``, the final model's measured
+            milliseconds per image, as ``export(format="tflite")`` writes it.
+        latency_measurement_: how ``latency_ms_`` was measured (device,
+            TensorFlow version, threads, runs).
         results_: one dict per trial: ``trial_id``, ``hyperparameters``,
             ``genotype``, ``score``, ``parameters``, ``flops`` (multiply-adds
-            per image), ``seconds``,
+            per image), ``latency_ms`` and ``latency_estimate_ms`` (measured
+            and estimated, with ``max_latency_ms``), ``seconds``,
             ``epoch_seconds`` and ``first_epoch_seconds`` of its training,
             ``stopped_by_time_limit``,
             ``search_confidence`` (see `autoarch.darts.confidence`; None

@@ -90,6 +90,28 @@ def _parser():
         help="seconds for the whole fit: no trial starts after it and the best so far is kept (default: none)",
     )
     fit.add_argument(
+        "--max-model-size", type=int, metavar="N",
+        help="most parameters of the final model; larger trials fail (default: none)",
+    )
+    fit.add_argument(
+        "--max-flops", type=int, metavar="N",
+        help="most multiply-adds per image of the final model; costlier trials fail (default: none)",
+    )
+    fit.add_argument(
+        "--max-latency-ms", type=float, metavar="MS",
+        help="most milliseconds per image of the final model on --latency-target: the search weighs it and "
+        "slower trials fail (default: none)",
+    )
+    fit.add_argument(
+        "--latency-target", default="tflite-cpu", metavar="TARGET",
+        help="where --max-latency-ms counts: tflite-cpu (this machine's CPU, the TFLite interpreter, one "
+        "thread) or a latency table's JSON file measured elsewhere (default: tflite-cpu)",
+    )
+    fit.add_argument(
+        "--latency-weight", type=float, metavar="W",
+        help="strength of the latency term in the search's architecture loss (default: autoarch's)",
+    )
+    fit.add_argument(
         "--project", default="image_classifier", metavar="DIR",
         help="project folder: trials, final model, and what a rerun resumes (default: ./image_classifier)",
     )
@@ -262,6 +284,7 @@ def _import_autoarch():
     import autoarch
     import autoarch.export
     import autoarch.inputs
+    import autoarch.latency
     import autoarch.tuning.distributed
 
     return autoarch
@@ -286,6 +309,7 @@ def _fit(args):
         raise _UsageError(f"--project {args.project!r}: expected a folder name")
 
     autoarch = _import_autoarch()
+    latency_target = _latency_target(autoarch, args.latency_target)
     export = None
     if args.export:
         if os.path.lexists(args.export) and not args.overwrite:
@@ -305,6 +329,11 @@ def _fit(args):
         overwrite=args.overwrite,
         seed=args.seed,
         time_limit=args.time_limit,
+        max_model_size=args.max_model_size,
+        max_flops=args.max_flops,
+        max_latency_ms=args.max_latency_ms,
+        latency_target=latency_target,
+        latency_weight=args.latency_weight,
         search_space=search_space,
         verbose=args.verbose,
     )
@@ -315,6 +344,21 @@ def _fit(args):
     exported = classifier.export(export[0], format=export[1], overwrite=args.overwrite) if export else None
     _print_fit_summary(classifier, exported, export[1] if export else None)
     return _EXIT_OK
+
+
+def _latency_target(autoarch, target):
+    """``--latency-target``: a target name, or the JSON file of a `autoarch.latency.LatencyTable`."""
+    if target in autoarch.latency.LATENCY_TARGETS:
+        return target
+    if not os.path.isfile(target):
+        raise _UsageError(
+            f"--latency-target {target!r}: expected one of {', '.join(autoarch.latency.LATENCY_TARGETS)} "
+            "or the JSON file of a latency table"
+        )
+    try:
+        return autoarch.latency.LatencyTable.load(target)
+    except ValueError as error:
+        raise _UsageError(f"--latency-target: {error}") from error
 
 
 def _read_search_space(text):
@@ -360,6 +404,9 @@ def _print_fit_summary(classifier, exported, export_format):
             f"{_number(best['parameters'])} parameters, {_number(best['seconds'])} s"
         )
     print(f"genotype: {classifier.best_genotype_.summary()}")
+    if getattr(classifier, "latency_ms_", None) is not None:
+        print(f"latency: {classifier.latency_ms_:.3g} ms per image measured (budget {classifier.max_latency_ms:g} ms, "
+              f"{classifier.latency_measurement_['target']}, {classifier.latency_measurement_['threads']} thread)")
     print(f"project: {classifier.project_dir_}")
     print(f"model: {os.path.join(classifier.project_dir_, FINAL_MODEL)}")
     if exported is not None:

@@ -54,6 +54,8 @@ __all__ = [
     "export_saved_model",
     "export_tflite",
     "read_keras_metadata",
+    "tflite_flat_buffer",
+    "tflite_model",
 ]
 
 EXPORT_FORMATS = ("saved_model", "keras", "tflite")
@@ -226,26 +228,38 @@ def export_tflite(model, path, overwrite=False):
         FileExistsError: ``path`` exists and ``overwrite`` is False.
         FileNotFoundError: the parent directory of ``path`` does not exist.
     """
-    import tensorflow as tf
-
     path = check_export_path(path, "tflite", overwrite)
-    archive = _export_archive(model, uint8=False)
-    # Converting a concrete function with the model as trackable_obj keeps the
-    # Keras 3 variables as uninitialised resources (the interpreter returns NaN),
-    # so convert from a SavedModel as Keras's own LiteRT export does.
-    with tempfile.TemporaryDirectory(prefix="autoarch-tflite-") as saved_model_dir:
-        archive.write_out(saved_model_dir, verbose=False)
-        converter = tf.lite.TFLiteConverter.from_saved_model(
-            saved_model_dir, signature_keys=["serving_default"]
-        )
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-        flat_buffer = converter.convert()
+    flat_buffer = tflite_model(model)
     with _staging(path) as staging:
         staged = os.path.join(staging, os.path.basename(path))
         with open(staged, "wb") as file:
             file.write(flat_buffer)
         _commit(staged, path, staging, overwrite)
     return path
+
+
+def tflite_model(model):
+    """The TFLite flat buffer (bytes) that `export_tflite` writes for ``model``."""
+    return tflite_flat_buffer(_export_archive(model, uint8=False), ["serving_default"])
+
+
+def tflite_flat_buffer(archive, signature_keys):
+    """Convert the endpoints ``signature_keys`` of a `keras.export.ExportArchive` to one TFLite flat buffer.
+
+    Builtin operations only, as `export_tflite` writes them; the flat buffer
+    has one signature per key (`autoarch.latency` times many small models from
+    one conversion).
+    """
+    import tensorflow as tf
+
+    # Converting a concrete function with the model as trackable_obj keeps the
+    # Keras 3 variables as uninitialised resources (the interpreter returns NaN),
+    # so convert from a SavedModel as Keras's own LiteRT export does.
+    with tempfile.TemporaryDirectory(prefix="autoarch-tflite-") as saved_model_dir:
+        archive.write_out(saved_model_dir, verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir, signature_keys=list(signature_keys))
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        return converter.convert()
 
 
 def export_model(model, path, format="saved_model", metadata=None, overwrite=False):

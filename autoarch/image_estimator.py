@@ -10,6 +10,7 @@ encoding, the objectives, the output layer) is filled in by the subclasses.
 """
 
 import logging
+import math
 import os
 import time
 
@@ -31,12 +32,14 @@ from autoarch.inputs import (
     read_training_data,
     read_validation_data,
 )
+from autoarch.latency import LATENCY_TARGETS, LatencyTable, cached_table, device_fingerprint, measure_model_ms
 from autoarch.parameters import Checked, Constraint, check_parameters, integer
 from autoarch.runtime import configure_cpu_threads, device_strategy, gpu_present, released_graphs, resolve_devices
 from autoarch.tuning import distributed
 from autoarch.tuning import space as space_module
 from autoarch.tuning.budget import TimeBudget
-from autoarch.tuning.final_fit import REFIT_MODES, final_fit, refit_mode
+from autoarch.tuning.cost_budgets import check_latency_table, latency_is_measured
+from autoarch.tuning.final_fit import REFIT_MODES, final_fit, refit_mode, trial_latency
 from autoarch.tuning.ranking import as_objective
 from autoarch.tuning.trial import make_task
 from autoarch.tuning.tuner import TUNERS, make_tuner
@@ -45,6 +48,10 @@ from autoarch.tuning.user_callbacks import check_callbacks
 __all__ = []  # the estimators are public through autoarch.classifier and autoarch.regressor
 
 log = logging.getLogger("autoarch")
+
+
+def _is_number(value):
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
 
 
 class _ImageEstimator(NotebookDisplay, BaseEstimator):
@@ -66,6 +73,9 @@ class _ImageEstimator(NotebookDisplay, BaseEstimator):
         time_limit=None,
         max_model_size=None,
         max_flops=None,
+        max_latency_ms=None,
+        latency_target="tflite-cpu",
+        latency_weight=None,
         search_space=None,
         verbose=1,
         refit="continue",
@@ -84,6 +94,9 @@ class _ImageEstimator(NotebookDisplay, BaseEstimator):
         self.time_limit = time_limit
         self.max_model_size = max_model_size
         self.max_flops = max_flops
+        self.max_latency_ms = max_latency_ms
+        self.latency_target = latency_target
+        self.latency_weight = latency_weight
         self.search_space = search_space
         self.verbose = verbose
         self.refit = refit
@@ -112,6 +125,17 @@ class _ImageEstimator(NotebookDisplay, BaseEstimator):
         "max_flops": Constraint(
             lambda value: value is None or (isinstance(value, (int, np.integer)) and value >= 1),
             "a number of multiply-adds >= 1 or None",
+        ),
+        "max_latency_ms": Constraint(
+            lambda value: value is None or (_is_number(value) and 0 < value < math.inf),
+            "a number of milliseconds > 0 or None",
+        ),
+        "latency_target": Constraint(
+            lambda value: isinstance(value, LatencyTable) or (isinstance(value, str) and value in LATENCY_TARGETS),
+            f"one of {', '.join(repr(t) for t in LATENCY_TARGETS)} or a LatencyTable",
+        ),
+        "latency_weight": Constraint(
+            lambda value: value is None or (_is_number(value) and 0 < value < math.inf), "a number > 0 or None"
         ),
         "search_space": Constraint(
             lambda value: value is None or isinstance(value, dict), "a dict or None", shown=lambda v: type(v).__name__
@@ -204,6 +228,7 @@ class _ImageEstimator(NotebookDisplay, BaseEstimator):
         primitives = space_module.search_primitives(search_space, gpu_present())
         encoder, data, targets, validation, splits = self._read_data(x, y, validation_split, validation_data)
         space = space_module.fit_space(len(data), data.image_shape, search_space, gpu_present(), self.allow_flips)
+        latency_table = self._latency_table(space, primitives, data.image_shape, encoder.n_outputs)
         identity = self._identity(data, validation, validation_split, encoder, search_space)
         project_dir = self._project_dir(identity)
         distributed.open_project(project_dir, identity, self.overwrite)
@@ -212,7 +237,7 @@ class _ImageEstimator(NotebookDisplay, BaseEstimator):
         self._forget_fit()
         try:
             self._search_and_keep(encoder, data, targets, validation, splits, space, identity, project_dir,
-                                  objective, primitives, started, callbacks, verbose)
+                                  objective, primitives, started, callbacks, verbose, latency_table)
         except BaseException:
             self._forget_fit()  # a failed fit leaves the estimator unfitted, never half fitted
             raise
@@ -238,7 +263,7 @@ class _ImageEstimator(NotebookDisplay, BaseEstimator):
         return search_space, verbose
 
     def _search_and_keep(self, encoder, data, targets, validation, splits, space, identity, project_dir,
-                         objective, primitives, started, callbacks, verbose):
+                         objective, primitives, started, callbacks, verbose, latency_table):
         """Run the search and the final fit, and set the fitted attributes."""
         configure_cpu_threads()
         if self.seed is not None:
@@ -251,7 +276,8 @@ class _ImageEstimator(NotebookDisplay, BaseEstimator):
                 seed=self.seed, overwrite=self.overwrite, verbose=verbose, keep_networks=self.ensemble_size,
             )
             distributed.write_identity(project_dir, identity)
-            task = self._task(data, targets, encoder.n_outputs, splits, validation, primitives, started, callbacks)
+            task = self._task(data, targets, encoder.n_outputs, splits, validation, primitives, started, callbacks,
+                              latency_table)
             tuner.search(task)
             self._set_encoder(encoder)
             self.image_shape_ = tuple(int(v) for v in data.image_shape)
@@ -266,6 +292,7 @@ class _ImageEstimator(NotebookDisplay, BaseEstimator):
                     max_flops=self.max_flops,
                     seed=self.seed, verbose=int(verbose), output_layer=self._output_layer,
                 ), project_dir)
+                self._measure_latency(task)
             tuner.release_memory()
             self.tuner_ = tuner
 
@@ -330,7 +357,47 @@ class _ImageEstimator(NotebookDisplay, BaseEstimator):
         name = self.project_name or f"{self._default_project_name}-{project.short_fingerprint(identity)}"
         return project.project_path(self.directory, name)
 
-    def _task(self, data, targets, outputs, splits, validation, primitives, started, callbacks):
+    def _latency_table(self, space, primitives, image_shape, num_outputs):
+        """The `LatencyTable` of ``latency_target`` (None without ``max_latency_ms``).
+
+        A table of another device must hold every entry the search may
+        need; this machine's own (``"tflite-cpu"`` reads it from the cache)
+        is completed as trials need it.
+
+        Raises:
+            ValueError: a given table lacks entries (see
+                `autoarch.tuning.cost_budgets.check_latency_table`).
+        """
+        if self.max_latency_ms is None:
+            return None
+        target = self.latency_target
+        if not isinstance(target, LatencyTable):
+            return cached_table()
+        if target.fingerprint != device_fingerprint(target.fingerprint.get("threads", 1)):
+            genotype = None if self.genotype is None else self._fixed_genotype()
+            check_latency_table(target, space, primitives, tuple(image_shape), num_outputs, genotype)
+        return target
+
+    def _measure_latency(self, task):
+        """With a latency budget: ``latency_ms_`` of the final model and ``latency_measurement_``, how it was found.
+
+        Measured as the model is exported when the latency table describes
+        this machine; otherwise (a table from another device) the sum of the
+        members' estimates, and ``latency_measurement_`` says so.
+        """
+        if self.max_latency_ms is None:
+            return
+        if latency_is_measured(task):
+            self.latency_ms_, self.latency_measurement_ = measure_model_ms(self.model_)
+        else:
+            rows = {row["trial_id"]: row for row in self.results_}
+            self.latency_ms_ = float(sum(trial_latency(rows[trial_id]) for trial_id in self.ensemble_trials_))
+            self.latency_measurement_ = {**task.latency_table.fingerprint, "estimated": True}
+        if self.latency_ms_ > self.max_latency_ms:
+            log.warning("the final model measures %.3g ms per image, over max_latency_ms=%g (its trials kept to it; "
+                        "the difference is the measurement's noise)", self.latency_ms_, self.max_latency_ms)
+
+    def _task(self, data, targets, outputs, splits, validation, primitives, started, callbacks, latency_table=None):
         """The `autoarch.tuning.trial.Task` every trial of this fit shares."""
         task = make_task(
             data, targets, splits, validation,
@@ -342,6 +409,9 @@ class _ImageEstimator(NotebookDisplay, BaseEstimator):
             callbacks=list(callbacks or []),
             max_model_size=self.max_model_size,
             max_flops=self.max_flops,
+            max_latency_ms=None if self.max_latency_ms is None else float(self.max_latency_ms),
+            latency_table=latency_table,
+            latency_weight=None if self.latency_weight is None else float(self.latency_weight),
             genotype=None if self.genotype is None else self._fixed_genotype(),
             strategy=device_strategy(self.devices),
         )
@@ -365,6 +435,8 @@ class _ImageEstimator(NotebookDisplay, BaseEstimator):
             "best_hyperparameters": self.best_hyperparameters_,
             "ensemble_trials": self.ensemble_trials_,
             "results": self.results_,
+            **({} if getattr(self, "latency_ms_", None) is None else
+               {"latency_ms": self.latency_ms_, "latency_measurement": self.latency_measurement_}),
             **self._task_metadata(),
         }
 

@@ -8,7 +8,10 @@ adds the two other pictures of a search:
   records in ``alpha_history`` and each trial writes to ``alphas.json``, read
   back by `read_alpha_history` or `trial_alpha_history`);
 - `plot_trial_scores`: each trial's score against the elapsed search time,
-  failed trials marked, and the best score so far.
+  failed trials marked, and the best score so far;
+- `plot_pareto` (from `autoarch.pareto_plot`): each trial's score against
+  its latency (or multiply-adds), the budget drawn, the final model's
+  trials marked.
 
 Like `Genotype.plot`, every function draws on a standalone
 ``matplotlib.figure.Figure`` with the Agg canvas (pyplot and the global backend
@@ -32,11 +35,21 @@ import numpy as np
 
 from autoarch.darts.primitives import PRIMITIVES, num_edges, validate_primitives
 from autoarch.figures import figure_or_png
+from autoarch.pareto_plot import plot_pareto
 from autoarch.parameters import is_integer
 from autoarch.tuning.ranking import best_row, rank_key
+from autoarch.trial_rows import finite as _finite
+from autoarch.trial_rows import results_and_objective as _results_and_objective
 from autoarch.tuning.trial_folder import ALPHAS_FILE, TrialFolder, trial_folders
 
-__all__ = ["plot_alpha_history", "plot_trial_scores", "read_alpha_history", "trial_alpha_history", "figure_or_png"]
+__all__ = [
+    "plot_alpha_history",
+    "plot_trial_scores",
+    "plot_pareto",
+    "read_alpha_history",
+    "trial_alpha_history",
+    "figure_or_png",
+]
 
 _CELLS = ("normal", "reduce")
 _FAILED_COLOR = "#d62728"
@@ -394,42 +407,6 @@ def plot_alpha_history(history, path=None, *, cell="normal", primitives=None, ti
 
 
 # --------------------------------------------------------------------------- trials
-
-
-def _results_and_objective(results):
-    """``(rows, objective name or None, direction)`` from a results list or an estimator."""
-    objective, direction = None, None
-    if hasattr(results, "get_params"):  # an autoarch estimator
-        estimator = results
-        if not hasattr(estimator, "results_"):
-            from sklearn.exceptions import NotFittedError
-
-            raise NotFittedError(f"this {type(estimator).__name__} is not fitted yet: it has no results_")
-        try:
-            found = estimator._objective()
-            objective, direction = found.name, found.direction
-        except (AttributeError, ValueError):
-            pass
-        results = estimator.results_
-    if isinstance(results, (str, bytes, dict)) or not isinstance(results, (list, tuple)):
-        raise ValueError(
-            f"expected the estimator's results_ (a list of per-trial dicts) or a fitted estimator, "
-            f"got {type(results).__name__}"
-        )
-    for position, row in enumerate(results):
-        if not isinstance(row, dict):
-            raise ValueError(f"results[{position}]: expected a dict per trial, got {type(row).__name__}")
-        missing = [key for key in ("score", "status", "seconds") if key not in row]
-        if missing:
-            raise ValueError(f"results[{position}]: missing {missing}; expected rows of the estimator's results_")
-    if direction is None:  # bare rows: those written since autoarch ranks trials say their objective
-        direction = next((row["direction"] for row in results if row.get("direction")), None)
-        objective = objective or next((row["objective"] for row in results if row.get("objective")), None)
-    return list(results), objective, direction
-
-
-def _finite(value):
-    return isinstance(value, (int, float, np.number)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def plot_trial_scores(results, path=None, *, title=None, dpi=100):

@@ -25,7 +25,7 @@ from keras import ops
 
 from autoarch.darts.primitives import num_edges
 
-__all__ = ["CostPenalty"]
+__all__ = ["CostPenalty", "PenaltySum"]
 
 
 class CostPenalty:
@@ -101,3 +101,23 @@ class CostPenalty:
             loss = self.loss(model)
         grads = tape.gradient(loss, variables)
         return [ops.zeros_like(v) if g is None else g for g, v in zip(grads, variables)]
+
+
+class PenaltySum:
+    """Several budget terms at once (say multiply-adds and latency): their losses and gradients add up.
+
+    Args:
+        penalties: `CostPenalty` objects.
+    """
+
+    def __init__(self, penalties):
+        self.penalties = list(penalties)
+
+    def loss(self, model):
+        """The sum of the terms' losses for ``model``'s current architecture weights."""
+        return sum(penalty.loss(model) for penalty in self.penalties)
+
+    def gradients(self, model):
+        """The sum of the terms' gradients for ``model.arch_variables``."""
+        per_term = [penalty.gradients(model) for penalty in self.penalties]
+        return [sum(grads) for grads in zip(*per_term)]

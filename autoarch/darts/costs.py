@@ -24,7 +24,7 @@ from autoarch.darts.genotype import Genotype
 from autoarch.darts.operations import output_size
 from autoarch.darts.primitives import PRIMITIVES, num_edges
 
-__all__ = ["Cost", "operation_cost", "network_cost", "EdgeCosts", "edge_costs"]
+__all__ = ["Cost", "operation_cost", "network_cost", "EdgeCosts", "edge_costs", "edge_shapes"]
 
 POOL_WINDOW = 9
 """Window pixels of the 3x3 poolings."""
@@ -195,16 +195,17 @@ def _cell_cost(genotype, reduction, reduction_prev, channels, previous, current,
 
 @dataclass(frozen=True)
 class EdgeCosts:
-    """Multiply-adds of the final network, split so that a search can weigh each choice.
+    """A cost of the final network (multiply-adds, or measured milliseconds), split so that a search can weigh each choice.
 
     For every genotype with ``nodes`` intermediate nodes that derivation can
     give (two inputs per node, every node concatenated), the network's
-    multiply-adds are ``fixed`` plus, for each chosen ``(operation, input)``
+    cost is ``fixed`` plus, for each chosen ``(operation, input)``
     of node ``i``, ``normal[edge, operation]`` (or ``reduce``), where
     ``edge`` is the supernet's row of the alphas for that input of node ``i``.
 
     Attributes:
-        fixed: the stem, every cell's preprocessing and the output layer.
+        fixed: the stem, every cell's preprocessing and the output layer (for
+            latency also the cells' sums and concatenations).
         normal: ``(edges, operations)``: an operation on an edge, summed over
             every normal cell of the final network (each at its own width and
             resolution).
@@ -220,13 +221,13 @@ class EdgeCosts:
     nodes: int
 
     def of(self, genotype):
-        """The multiply-adds of ``genotype``'s network, from the tables (equal to `network_cost`'s)."""
+        """The cost of ``genotype``'s network, from the tables (for multiply-adds, equal to `network_cost`'s)."""
         total = self.fixed
         for table, operations in ((self.normal, genotype.normal), (self.reduce, genotype.reduce)):
             for position, (name, index) in enumerate(operations):
                 node = position // 2
-                total += int(table[_edge(node, index), self.primitives.index(name)])
-        return total
+                total += table[_edge(node, index), self.primitives.index(name)]
+        return int(round(total)) if isinstance(self.fixed, (int, np.integer)) else float(total)
 
 
 def _edge(node, index):
@@ -234,8 +235,33 @@ def _edge(node, index):
     return num_edges(node) + index
 
 
+def edge_shapes(nodes, input_shape, init_channels=16, layers=8, stem_multiplier=3, stem_stride=1):
+    """Every edge of the final network's cells, as `build_network` lays them out.
+
+    Yields ``(reduction, edge, channels, height, width, stride)``: whether the
+    cell is a reduction cell, the supernet's row of the alphas for that
+    input of that node (see `EdgeCosts`), and the shape an operation on it
+    works at (its input's ``height`` x ``width``, ``channels`` in and out).
+    Arguments as `edge_costs`.
+    """
+    _, current = _stem(input_shape, init_channels, stem_multiplier, stem_stride)
+    for reduction, _, channels in _cells(layers, init_channels):
+        height, width = current[0], current[1]
+        inner = (output_size(height, 2), output_size(width, 2)) if reduction else (height, width)
+        for node in range(nodes):
+            for index in range(node + 2):
+                stride = 2 if reduction and index < 2 else 1
+                at = (height, width) if index < 2 else inner
+                yield reduction, _edge(node, index), channels, at[0], at[1], stride
+        current = (*inner, nodes * channels)
+
+
+def _operation_flops(name, channels, height, width, stride):
+    return operation_cost(name, channels, height, width, stride).flops
+
+
 def edge_costs(primitives, nodes, input_shape, num_outputs, init_channels=16, layers=8, stem_multiplier=3,
-               stem_stride=1):
+               stem_stride=1, operation_cost_of=None, fixed=None):
     """The `EdgeCosts` of the final network that `build_network` makes for these arguments.
 
     Args:
@@ -249,23 +275,33 @@ def edge_costs(primitives, nodes, input_shape, num_outputs, init_channels=16, la
         layers: as `build_network`.
         stem_multiplier: as `build_network`.
         stem_stride: as `build_network`.
+        operation_cost_of: ``f(name, channels, height, width, stride)``, the
+            cost of one operation (None: its multiply-adds, `operation_cost`);
+            a `autoarch.latency.LatencyTable` gives measured milliseconds.
+        fixed: the cost of everything but the cells' operations (None: the
+            multiply-adds of the stem, the cells' preprocessing and the
+            output layer).
     """
     primitives = tuple(primitives)
+    operation_cost_of = operation_cost_of or _operation_flops
+    tables = {reduction: np.zeros((num_edges(nodes), len(primitives))) for reduction in (False, True)}
+    for reduction, edge, channels, height, width, stride in edge_shapes(
+        nodes, input_shape, init_channels, layers, stem_multiplier, stem_stride
+    ):
+        for column, name in enumerate(primitives):
+            tables[reduction][edge, column] += operation_cost_of(name, channels, height, width, stride)
+    if fixed is None:
+        fixed = _fixed_flops(nodes, input_shape, num_outputs, init_channels, layers, stem_multiplier, stem_stride)
+    return EdgeCosts(fixed, tables[False], tables[True], primitives, int(nodes))
+
+
+def _fixed_flops(nodes, input_shape, num_outputs, init_channels, layers, stem_multiplier, stem_stride):
+    """Multiply-adds of the stem, every cell's preprocessing and the output layer."""
     stem, current = _stem(input_shape, init_channels, stem_multiplier, stem_stride)
     fixed = stem.flops
-    tables = {reduction: np.zeros((num_edges(nodes), len(primitives))) for reduction in (False, True)}
     previous = current
     for reduction, reduction_prev, channels in _cells(layers, init_channels):
         fixed += _preprocess(previous, current, channels, reduction_prev).flops
-        height, width = current[0], current[1]
-        inner = (output_size(height, 2), output_size(width, 2)) if reduction else (height, width)
-        for node in range(nodes):
-            for index in range(node + 2):
-                stride = 2 if reduction and index < 2 else 1
-                at = (height, width) if index < 2 else inner
-                for column, name in enumerate(primitives):
-                    tables[reduction][_edge(node, index), column] += operation_cost(name, channels, *at, stride).flops
+        inner = (output_size(current[0], 2), output_size(current[1], 2)) if reduction else current[:2]
         previous, current = current, (*inner, nodes * channels)
-    fixed += current[2] * num_outputs
-    return EdgeCosts(int(fixed), tables[False], tables[True], primitives, int(nodes))
-
+    return int(fixed + current[2] * num_outputs)

@@ -9,6 +9,7 @@ it returns and saves it.
 """
 
 import logging
+import math
 from dataclasses import dataclass
 
 import keras
@@ -27,6 +28,7 @@ __all__ = [
     "CONTINUE_LEARNING_RATE_SHARE",
     "FinalModel",
     "refit_mode",
+    "trial_latency",
     "ensemble_trials",
     "final_fit",
     "final_network",
@@ -71,20 +73,36 @@ def refit_mode(refit, task):
     return mode
 
 
-def ensemble_trials(tuner, results, ensemble_size, regression, max_model_size=None, max_flops=None):
+def ensemble_trials(tuner, results, ensemble_size, regression, max_model_size=None, max_flops=None,
+                    max_latency_ms=None):
     """The completed trials whose networks the final model averages, best first.
 
-    The members together keep within ``max_model_size`` parameters and
-    ``max_flops`` multiply-adds per image (None: any).
+    The members together keep within ``max_model_size`` parameters,
+    ``max_flops`` multiply-adds and ``max_latency_ms`` measured milliseconds
+    per image (None: any).
 
     Raises:
-        RuntimeError: no trial completed (the message gives each trial's reason).
+        RuntimeError: no trial completed (the message gives each trial's
+            reason, and with a latency budget the smallest latency reached).
     """
     completed = [row for row in results if row["status"] == "COMPLETED"]
     if not completed:
         reasons = "; ".join(f"trial {r['trial_id']}: {r['reason']}" for r in results) or "no trial ran"
-        raise RuntimeError(f"every trial failed, so there is no model: {reasons}")
-    candidates = {trial.trial_id: trial for trial in ensemble_candidates(tuner.oracle)}
+        raise RuntimeError(f"every trial failed, so there is no model: {_smallest_latency(results, max_latency_ms)}"
+                           f"{reasons}")
+    sizes = {row["trial_id"]: row.get("parameters") or 0 for row in completed}
+    budgets = [
+        ({row["trial_id"]: row.get("flops") or 0 for row in completed}, max_flops),
+        ({row["trial_id"]: trial_latency(row) for row in completed}, max_latency_ms),
+    ]
+    candidates = {
+        trial.trial_id: trial for trial in ensemble_candidates(tuner.oracle)
+        if all(limit is None or costs.get(trial.trial_id, 0) <= limit
+               for costs, limit in [(sizes, max_model_size), *budgets])
+    }
+    if not candidates:
+        raise RuntimeError(f"no completed trial keeps to the budgets, so there is no model: "
+                           f"{_smallest_latency(results, max_latency_ms)}rerun with overwrite=True to search anew")
     predictions = {}
     if ensemble_size > 1:
         for trial_id in candidates:
@@ -92,15 +110,39 @@ def ensemble_trials(tuner, results, ensemble_size, regression, max_model_size=No
             if saved is not None:
                 predictions[trial_id] = saved
     members = select_members(
-        list(candidates),
-        predictions,
-        int(ensemble_size),
-        regression,
-        sizes={row["trial_id"]: row.get("parameters") or 0 for row in completed},
-        max_size=max_model_size,
-        budgets=[({row["trial_id"]: row.get("flops") or 0 for row in completed}, max_flops)],
+        list(candidates), predictions, int(ensemble_size), regression,
+        sizes=sizes, max_size=max_model_size, budgets=budgets,
     )
     return [candidates[trial_id] for trial_id in members]
+
+
+def trial_latency(row):
+    """A trial's latency per image: measured, else estimated (a table of another device), else infinite.
+
+    Infinite means unknown: a trial of an earlier fit without the budget was
+    never measured, so it cannot join a model that must keep to one.
+    """
+    for key in ("latency_ms", "latency_estimate_ms"):
+        if row.get(key) is not None:
+            return row[key]
+    return math.inf
+
+
+def _smallest_latency(results, max_latency_ms):
+    """``"no trial met max_latency_ms=2: the smallest latency reached was 3.1 ms (trial 01); "``, or ``""``."""
+    if max_latency_ms is None:
+        return ""
+    reached = [
+        (row.get("latency_ms") if row.get("latency_ms") is not None else row.get("latency_estimate_ms"), row)
+        for row in results
+    ]
+    reached = [(ms, row) for ms, row in reached if ms is not None]
+    if not reached:
+        return ""
+    ms, row = min(reached, key=lambda pair: pair[0])
+    how = "measured" if row.get("latency_ms") is not None else "estimated"
+    return (f"no trial met max_latency_ms={max_latency_ms:g}: the smallest latency reached was {ms:.3g} ms "
+            f"({how}, trial {row['trial_id']}); ")
 
 
 def final_fit(tuner, task, space, results, *, refit, ensemble_size, max_model_size=None, max_flops=None, seed=None,
@@ -127,7 +169,8 @@ def final_fit(tuner, task, space, results, *, refit, ensemble_size, max_model_si
     Raises:
         RuntimeError: every trial failed.
     """
-    members = ensemble_trials(tuner, results, ensemble_size, task.regression, max_model_size, max_flops)
+    members = ensemble_trials(tuner, results, ensemble_size, task.regression, max_model_size, max_flops,
+                              task.max_latency_ms)
     mode = refit_mode(refit, task)
     everything = task.final_fit_indices()
     rows = {row["trial_id"]: row for row in results}

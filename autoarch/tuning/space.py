@@ -25,6 +25,7 @@ __all__ = [
     "default_space",
     "narrow_space",
     "fit_space",
+    "possible_values",
     "declare",
     "settings",
     "defaults",
@@ -292,6 +293,19 @@ def _spec_from_user(name, value, current):
         log = current.log and low > 0
         return Spec(kind, default, (low, high), log=log)
     return Spec("fixed", value)
+
+
+def possible_values(spec):
+    """Every value a `Spec` can take, for those with finitely many (all but float ranges)."""
+    if spec.kind == "fixed":
+        return [spec.default]
+    if spec.kind == "boolean":
+        return [False, True]
+    if spec.kind == "choice":
+        return list(spec.values)
+    if spec.kind == "int":
+        return list(range(int(spec.values[0]), int(spec.values[1]) + 1))
+    raise ValueError(f"a {spec.kind} range has no finite list of values")
 
 
 def declare(hp, space):

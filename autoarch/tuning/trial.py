@@ -25,14 +25,13 @@ from autoarch.darts import (
     SearchNetwork,
     build_network,
 )
-from autoarch.darts.cost_penalty import CostPenalty
-from autoarch.darts.costs import edge_costs, network_cost
 from autoarch.darts.optimizers import FusedAdam
 from autoarch.darts.selection import perturbation_genotype
 from autoarch.darts.supernet import cosine_learning_rate
 from autoarch.pipeline import Augmentation, batches, paired_batches
 from autoarch.tuning.budget import MIN_SEARCH_SECONDS, EpochPlan, StageClock, TimeBudget
 from autoarch.tuning.compiled import CompiledNetworks
+from autoarch.tuning.cost_budgets import check_estimates, cost_estimates, network_size, penalty_key, search_penalty
 from autoarch.tuning.user_callbacks import copies_for
 
 __all__ = [
@@ -41,7 +40,6 @@ __all__ = [
     "make_task",
     "run_search",
     "make_network",
-    "network_flops",
     "plain_network",
     "train_network",
     "evaluate_network",
@@ -90,6 +88,13 @@ class Task:
         max_model_size: most parameters a derived network may have (None: any).
         max_flops: most multiply-adds per image a derived network may cost
             (None: any; see `autoarch.darts.costs`).
+        max_latency_ms: most milliseconds per image a trial's network may
+            take, measured in ``latency_table``'s way (None: any; see
+            `autoarch.tuning.cost_budgets`).
+        latency_table: the `autoarch.latency.LatencyTable` that estimates
+            latencies (with ``max_latency_ms``).
+        latency_weight: strength of the latency term in the architecture loss
+            (None: `autoarch.tuning.cost_budgets.LATENCY_WEIGHT`).
         genotype: a fixed `Genotype` to train instead of searching one (None: search).
         strategy: the ``tf.distribute`` strategy every network of a trial is
             built, compiled and trained under (None: TensorFlow's default
@@ -113,6 +118,9 @@ class Task:
     callbacks: list = field(default_factory=list)
     max_model_size: int = None
     max_flops: int = None
+    max_latency_ms: float = None
+    latency_table: object = None
+    latency_weight: float = None
     genotype: object = None
     strategy: object = None
     compiled: CompiledNetworks = field(default_factory=CompiledNetworks)
@@ -228,8 +236,9 @@ def run_search(task, settings, verbose=0):
     ``settings["search_samples"]`` images. The supernet is built and trained
     under ``task.strategy`` (each batch split over its devices). Under a time
     limit the stage ends by ``task.search_deadline()``; with
-    ``task.max_flops`` its architecture loss also weighs the final network's
-    expected multiply-adds (`flops_penalty`).
+    ``task.max_flops`` or ``task.max_latency_ms`` its architecture loss also
+    weighs the final network's expected cost
+    (`autoarch.tuning.cost_budgets.search_penalty`).
 
     Returns:
         ``(genotype, alpha_history)``.
@@ -261,8 +270,8 @@ def run_search(task, settings, verbose=0):
     )
     shape = size + (task.image_shape[2],)
     second_order = bool(settings["second_order"])
-    penalty = flops_penalty(task, settings)
-    budget_key = None if penalty is None else (task.max_flops, penalty.weight, tuple(_network_size(settings).items()))
+    penalty = search_penalty(task, settings)
+    budget_key = penalty_key(task, settings)
     key = (shape, task.num_outputs, batch_size, second_order, tuple(sorted(options.items())), budget_key)
     learning_rates = dict(
         weight_learning_rate=float(settings["search_learning_rate"]),
@@ -296,34 +305,6 @@ def run_search(task, settings, verbose=0):
     return network.genotype(max_skip_connections=MAX_SKIP_CONNECTIONS), network.alpha_history
 
 
-FLOPS_WEIGHT = 1.0
-"""Strength of the ``max_flops`` term in the architecture loss (see `autoarch.darts.cost_penalty`)."""
-
-
-def _network_size(settings):
-    """The size arguments of `build_network` (and `autoarch.darts.costs`) that a trial's settings fix."""
-    return {
-        "init_channels": int(settings["network_channels"]),
-        "layers": int(settings["network_cells"]),
-        "stem_stride": int(settings["stem_stride"]),
-    }
-
-
-def flops_penalty(task, settings):
-    """The search's `autoarch.darts.cost_penalty.CostPenalty` for ``task.max_flops``, or None without one.
-
-    It weighs the multiply-adds of the network the trial will train (the
-    full-size images, ``network_channels`` and ``network_cells``), not the
-    supernet's.
-    """
-    if task.max_flops is None:
-        return None
-    costs = edge_costs(
-        task.primitives, int(settings["nodes"]), task.image_shape, task.num_outputs, **_network_size(settings)
-    )
-    return CostPenalty(costs, task.max_flops, FLOPS_WEIGHT)
-
-
 SELECTION_SAMPLES = 256
 """Validation images the perturbation selection measures every removal on."""
 
@@ -346,21 +327,17 @@ def make_network(task, genotype, settings, distributed=True):
 
     Raises:
         FailedTrialError: it has more parameters than ``task.max_model_size``,
-            or costs more multiply-adds than ``task.max_flops`` (checked before
-            the network is built).
+            or its estimated costs exceed ``task.max_flops`` or
+            ``task.max_latency_ms`` (checked before the network is built, see
+            `autoarch.tuning.cost_budgets.check_estimates`).
     """
-    flops = network_flops(task, genotype, settings)
-    if task.max_flops is not None and flops > task.max_flops:
-        raise FailedTrialError(
-            f"too costly: the derived network takes {flops} multiply-adds per image, more than "
-            f"max_flops={task.max_flops}"
-        )
+    check_estimates(task, cost_estimates(task, genotype, settings))
     with task.scope() if distributed else contextlib.nullcontext():
         network = build_network(
             genotype,
             task.image_shape,
             task.num_outputs,
-            **_network_size(settings),
+            **network_size(settings),
             # DropPath layers cost 15% of a training step even at rate 0.
             drop_path=float(settings["drop_path"]) > 0,
             output_activation=None if task.regression else "softmax",
@@ -373,11 +350,6 @@ def make_network(task, genotype, settings, distributed=True):
             f"max_model_size={task.max_model_size}"
         )
     return network
-
-
-def network_flops(task, genotype, settings):
-    """Multiply-adds per image of the network `make_network` builds (`autoarch.darts.costs.network_cost`)."""
-    return network_cost(genotype, task.image_shape, task.num_outputs, **_network_size(settings)).flops
 
 
 def plain_network(task, genotype, settings, network):

@@ -39,11 +39,17 @@ from autoarch.tuning import space as space_module
 from autoarch.tuning.budget import no_time_to_train, planned_seconds, stage_timing
 from autoarch.tuning.evolution import RegularizedEvolutionOracle
 from autoarch.tuning.ranking import Entry, best_trial, ensemble_candidates, ordered, ranked_trials
+from autoarch.tuning.cost_budgets import (
+    check_measured_latency,
+    cost_estimates,
+    latency_is_measured,
+    measure_trial_latency,
+)
 from autoarch.tuning.trial import (
     evaluate_network,
     holdout_predictions,
     make_network,
-    network_flops,
+    plain_network,
     run_search,
     train_network,
 )
@@ -401,13 +407,17 @@ class DartsTuner(BaseTuner):
                     record["search_confidence"] = search_confidence(alphas[-1])
             folder.write_genotype(genotype)
             record["genotype"] = genotype.to_json()
+            record.update(cost_estimates(task, genotype, settings))
             network = self._take_network(previous) if previous else None
             if network is None:
                 network = make_network(task, genotype, settings)
                 if previous:
                     network.load_weights(TrialFolder(self.get_trial_dir(previous)).weights_path)
             record["parameters"] = int(network.count_params())
-            record["flops"] = int(network_flops(task, genotype, settings))
+            if task.max_latency_ms is not None and latency_is_measured(task):
+                plain = plain_network(task, genotype, settings, network)
+                record["latency_ms"] = measure_trial_latency(task, plain, record["latency_estimate_ms"])
+                check_measured_latency(task, record["latency_ms"])
             epochs = int(settings.get("tuner/epochs", settings["train_epochs"]))
             if task.time_left() <= 0:
                 searched = not previous and task.genotype is None and "search_skipped" not in record
@@ -557,7 +567,9 @@ def read_results(oracle, project_dir):
     `autoarch.tuning.ranking.ranked_trials` (1 is the best; None for a trial
     that did not complete), and ``objective`` and ``direction`` say what the
     ``score`` is. ``flops`` are the network's multiply-adds per image
-    (`autoarch.darts.costs`). ``epoch_seconds`` (steady) and ``first_epoch_seconds``
+    (`autoarch.darts.costs`); with a latency budget, ``latency_ms`` is its
+    measured and ``latency_estimate_ms`` its estimated latency per image
+    (`autoarch.tuning.cost_budgets`). ``epoch_seconds`` (steady) and ``first_epoch_seconds``
     (tracing included) time the trial's training epochs, and
     ``stopped_by_time_limit`` says whether the time limit cut its training,
     and ``search_skipped`` why the trial trained a random cell without a
@@ -585,6 +597,8 @@ def read_results(oracle, project_dir):
                 "score": None if trial.score is None else float(trial.score),
                 "parameters": result.get("parameters"),
                 "flops": result.get("flops"),
+                "latency_ms": result.get("latency_ms"),
+                "latency_estimate_ms": result.get("latency_estimate_ms"),
                 "seconds": result.get("seconds"),
                 "epoch_seconds": result.get("epoch_seconds"),
                 "first_epoch_seconds": result.get("first_epoch_seconds"),

@@ -17,6 +17,7 @@ from sklearn.exceptions import NotFittedError
 
 from autoarch import ImageClassifier, ImageRegressor
 from autoarch.darts import DARTS_V2
+from autoarch.latency import LatencyTable
 
 pytestmark = pytest.mark.slow
 
@@ -193,6 +194,14 @@ CASES = [
     case(C, data, r"time_limit must be a number of seconds > 0 or None, got 0", "time-limit", time_limit=0),
     case(C, data, r"max_model_size must be a parameter count >= 1 or None, got 0", "max-model-size", max_model_size=0),
     case(C, data, r"max_flops must be a number of multiply-adds >= 1 or None, got -5", "max-flops", max_flops=-5),
+    case(C, data, r"max_latency_ms must be a number of milliseconds > 0 or None, got 0", "max-latency-0", max_latency_ms=0),
+    case(C, data, r"max_latency_ms must be a number of milliseconds > 0 or None, got -1.5", "max-latency-negative", max_latency_ms=-1.5),
+    case(C, data, r"max_latency_ms must be a number of milliseconds > 0 or None, got nan", "max-latency-nan", max_latency_ms=float("nan")),
+    case(C, data, r"max_latency_ms must be a number of milliseconds > 0 or None, got '2'", "max-latency-string", max_latency_ms="2"),
+    case(C, data, r"latency_target must be one of 'tflite-cpu' or a LatencyTable, got 'gpu'", "latency-target", max_latency_ms=1.0, latency_target="gpu"),
+    case(C, data, r"latency_weight must be a number > 0 or None, got 0", "latency-weight", max_latency_ms=1.0, latency_weight=0),
+    case(C, data, r"the latency table lacks \d+ operation entries and 1 network sizes that this search may use, for example \w+ on 4 channels at 8x8",
+         "latency-table-incomplete", max_latency_ms=1.0, latency_target=LatencyTable(fingerprint={"target": "a phone"})),
     case(C, data, r"verbose must be 0, 1 or 2, got 3", "verbose", verbose=3),
     case(C, data, r"genotype must be a Genotype or its JSON, got dict", "genotype", genotype={"normal": []}),
     # validation_split and validation_data

@@ -211,6 +211,7 @@ def bad_inputs(tmp_path, digits_uint8):
     write_png(tmp_path / "broken" / "a" / "0.png", x[0])
     (tmp_path / "broken" / "a" / "1.png").write_bytes(b"not a png")
     (tmp_path / "notes.txt").write_text("not a model")
+    (tmp_path / "empty_table.json").write_text('{"fingerprint": {"target": "a phone"}}')
     return tmp_path
 
 
@@ -244,6 +245,13 @@ def assert_refused(code, capsys, command, pattern, folder):
         (["small", "--export", "missing/model.keras"], r"the directory .*missing.* does not exist"),
         (["small", "--export", "notes.txt.keras"], None),
         (["small", "--validation-split", "0.9"], r"validation_split must be in \(0, 0.5\], got 0.9"),
+        (["small", "--max-flops", "0"], r"max_flops must be a number of multiply-adds >= 1 or None, got 0"),
+        (["small", "--max-latency-ms", "0"], r"max_latency_ms must be a number of milliseconds > 0 or None, got 0.0"),
+        (["small", "--max-latency-ms", "1", "--latency-target", "phone.json"],
+         r"--latency-target 'phone.json': expected one of tflite-cpu or the JSON file of a latency table"),
+        (["small", "--max-latency-ms", "1", "--latency-target", "notes.txt"], r"'notes.txt' is not a latency table"),
+        (["small", "--max-latency-ms", "1", "--latency-target", "empty_table.json"],
+         r"the latency table lacks \d+ operation entries and \d+ network sizes"),
     ],
 )
 def test_fit_refuses_bad_input_before_writing(bad_inputs, capsys, monkeypatch, args, pattern):
