@@ -6,16 +6,28 @@ network uses (channels, height, width, stride), the milliseconds one image
 takes, measured the way the model will be served: each operation is built
 as a tiny Keras model, converted exactly as ``export(format="tflite")``
 converts (`autoarch.export.tflite_flat_buffer`), and timed in the TFLite
-interpreter on one thread, float32, after a warm-up, as the median of many
-runs minus the median of an empty model's runs (the interpreter's cost per
-call). Many operations share one conversion: each is a signature of one
+interpreter on one thread, float32, after a warm-up: many runs in blocks,
+the fastest block's median, less an empty model's (the interpreter's cost
+per call). Many operations share one conversion: each is a signature of one
 flat buffer.
 
-What does not depend on the cell's choices (the stem, each cell's
-preprocessing, the sums and concatenations of its nodes, the output layer)
-is measured once per network size as a whole network whose every edge is a
-skip connection, less the skip connections themselves
-(`LatencyTable.fixed_ms`).
+An operation timed alone also pays for the call into the interpreter and
+for copying its input in and its output out; a network pays those once. So
+each operation's figure is its model's time less that of a model with only
+a ReLU on the same input. A network is more than its operations timed one
+by one, too: the stem, each
+cell's preprocessing, the sums and concatenations of its nodes and the
+output layer cost too, and an operation inside a network does not cost
+exactly what it costs alone (on this 2-core machine, small operations cost
+about 1.5 times more inside a network). So each network size is calibrated
+once: whole networks of that size are measured as well (for each
+operation a network whose every edge is that operation, and
+`CALIBRATION_NETWORKS` random cells), and a bounded least squares fit of
+their measured latencies to the sums of their operations' table entries,
+operation by operation, gives the size's fixed part
+(`LatencyTable.fixed_ms`) and how much each operation costs inside such a
+network relative to alone (`LatencyTable.scale`, between `SCALE_BOUNDS`).
+Estimates are ``fixed + sum(scale[operation] * table[operation, shape])``.
 
 Tables are cached as JSON per device (`device_fingerprint`) under the user's
 cache folder (`cache_dir`) and reused across fits; a table can also be built,
@@ -41,7 +53,7 @@ from autoarch.darts.costs import edge_costs, edge_shapes
 from autoarch.darts.genotype import Genotype
 from autoarch.darts.network import build_network
 from autoarch.darts.operations import make_operation
-from autoarch.darts.primitives import num_edges
+from autoarch.darts.primitives import PRIMITIVES
 from autoarch.export import tflite_flat_buffer, tflite_model
 
 __all__ = [
@@ -57,9 +69,28 @@ LATENCY_TARGETS = ("tflite-cpu",)
 """Where a latency can be measured by autoarch itself: the TFLite interpreter on this machine's CPU."""
 
 RUNS = 50
-"""Timed runs per measurement (their median counts), after `WARMUP` untimed ones."""
+"""The fewest timed runs per measurement, after `WARMUP` untimed ones."""
+
+BLOCKS = 5
+"""A measurement's runs come in this many blocks; the fastest block's median counts."""
 
 WARMUP = 5
+
+MIN_SECONDS = 0.1
+"""Small models run until their timed runs add up to this many seconds (at most `MAX_RUNS` a block)."""
+
+MAX_RUNS = 2000
+
+MODEL_BLOCKS, MODEL_SECONDS = 10, 1.0
+"""A whole model's measurement is spread over this many blocks and about this many seconds, to see past a slow spell."""
+
+CALIBRATION_NETWORKS = 2
+"""Random cells measured as whole networks, beside one per operation, to calibrate a network size."""
+
+SCALE_BOUNDS = (0.25, 4.0)
+"""The least and most an operation inside a network may cost relative to alone, in a calibration."""
+
+_ALL_OPERATIONS = tuple(name for name in PRIMITIVES if name != "none")
 
 _SIZE_KEYS = ("nodes", "input_shape", "num_outputs", "init_channels", "layers", "stem_multiplier", "stem_stride")
 
@@ -120,8 +151,9 @@ class LatencyTable:
 
     Args:
         operations: ``{(name, channels, height, width, stride): ms}``.
-        networks: ``{size: ms}``: the fixed part of a network size
-            (`fixed_ms`), keyed by `size_key`.
+        networks: ``{size: (fixed ms, {operation: scale})}``: the
+            calibration of a network size (`fixed_ms`, `scale`), keyed by
+            `size_key`.
         fingerprint: the device the figures come from (`device_fingerprint`
             for this one; any dict for another).
         path: where `save` writes with no argument (the cache file of
@@ -135,7 +167,12 @@ class LatencyTable:
                          "width": 28, "stride": 1, "ms": 0.046}, ...],
          "networks": [{"nodes": 3, "input_shape": [28, 28, 1], "num_outputs": 10,
                        "init_channels": 32, "layers": 8, "stem_multiplier": 3,
-                       "stem_stride": 1, "ms": 0.21}, ...]}
+                       "stem_stride": 1, "ms": 0.21,
+                       "scale": {"sep_conv_3x3": 1.1, "max_pool_3x3": 0.8}}, ...]}
+
+    (an operation missing from ``"scale"``, or a record without it, has scale
+    1: inside the network it costs what the table says; a number applies to
+    every operation).
     """
 
     def __init__(self, operations=None, networks=None, fingerprint=None, path=None):
@@ -172,7 +209,21 @@ class LatencyTable:
         Raises:
             ValueError: the table has no entry for this size.
         """
-        key = self.size_key(nodes, input_shape, num_outputs, init_channels, layers, stem_multiplier, stem_stride)
+        return self._network(nodes, input_shape, num_outputs, init_channels, layers, stem_multiplier, stem_stride)[0]
+
+    def scale(self, name, nodes, input_shape, num_outputs, init_channels=16, layers=8, stem_multiplier=3,
+              stem_stride=1):
+        """What operation ``name`` costs inside a network of this size, as a multiple of its table entry.
+
+        Raises:
+            ValueError: the table has no entry for this size.
+        """
+        scales = self._network(nodes, input_shape, num_outputs, init_channels, layers, stem_multiplier,
+                               stem_stride)[1]
+        return scales.get(name, 1.0)
+
+    def _network(self, *size):
+        key = size[0] if len(size) == 1 else self.size_key(*size)
         if key not in self.networks:
             raise ValueError(
                 f"the latency table has no entry for the network size {dict(zip(_SIZE_KEYS, key))}; "
@@ -189,9 +240,10 @@ class LatencyTable:
         Raises:
             ValueError: an operation, shape or size missing from the table.
         """
-        fixed = float(self.fixed_ms(nodes, input_shape, num_outputs, **size))
-        return edge_costs(primitives, nodes, input_shape, num_outputs, operation_cost_of=self.operation_ms,
-                          fixed=fixed, **size)
+        fixed, scales = self._network(self.size_key(nodes, input_shape, num_outputs, **size))
+        return edge_costs(primitives, nodes, input_shape, num_outputs,
+                          operation_cost_of=lambda name, *shape: scales.get(name, 1.0) * self.operation_ms(name, *shape),
+                          fixed=float(fixed), **size)
 
     def estimate_ms(self, genotype, input_shape, num_outputs, **size):
         """The estimated milliseconds per image of ``genotype``'s network (``size`` as `edge_costs`).
@@ -209,7 +261,7 @@ class LatencyTable:
         """What the table lacks for this network size: ``(operation keys, size keys)``."""
         operations = set()
         for _, _, channels, height, width, stride in edge_shapes(nodes, input_shape, **size):
-            for name in set(primitives) | {"skip_connect"}:  # the skip connections measure the fixed part
+            for name in set(primitives) | {"skip_connect"}:  # the calibration always has an all-skip network
                 if name != "none":
                     operations.add((name, channels, height, width, stride))
         operations -= set(self.operations)
@@ -237,19 +289,20 @@ class LatencyTable:
         self.fingerprint = here
         started = time.monotonic()
         models = {("operation",) + key: _operation_model(*key) for key in operations}
-        for key in networks:
-            models[("network",) + key] = _skeleton_model(**dict(zip(_SIZE_KEYS, key)))
+        for channels, height, width in {key[1:4] for key in operations}:
+            models[("baseline", channels, height, width)] = _baseline_model(channels, height, width)
+        calibration = {key: _calibration_genotypes(primitives, key[0]) for key in networks}
+        for key, genotypes in calibration.items():
+            for i, genotype in enumerate(genotypes):
+                models[("network", i) + key] = _network_model(genotype, **dict(zip(_SIZE_KEYS, key)))
         timings = _time_models(models, threads=here["threads"])
         for key in operations:
-            self.operations[key] = timings[("operation",) + key]
-        for key in networks:
-            arguments = dict(zip(_SIZE_KEYS, key))
-            skips = sum(
-                self.operations[("skip_connect", channels, height, width, stride)]
-                for _, edge, channels, height, width, stride in edge_shapes(*_edge_shape_arguments(arguments))
-                if _skeleton_edge(edge)
-            )
-            self.networks[key] = max(0.0, timings[("network",) + key] - skips)
+            self.operations[key] = max(0.0, timings[("operation",) + key] - timings[("baseline",) + key[1:4]])
+        for key, genotypes in calibration.items():
+            size = dict(zip(_SIZE_KEYS, key))
+            features = _calibration_features(self, genotypes, size)
+            measured = [timings[("network", i) + key] for i in range(len(genotypes))]
+            self.networks[key] = _calibrate(features, measured)
         if self.path:
             self.save()
         return time.monotonic() - started
@@ -263,8 +316,8 @@ class LatencyTable:
                 for k, ms in sorted(self.operations.items())
             ],
             "networks": [
-                {**dict(zip(_SIZE_KEYS, (k[0], list(k[1]), *k[2:]))), "ms": ms}
-                for k, ms in sorted(self.networks.items())
+                {**dict(zip(_SIZE_KEYS, (k[0], list(k[1]), *k[2:]))), "ms": fixed, "scale": dict(sorted(scales.items()))}
+                for k, (fixed, scales) in sorted(self.networks.items())
             ],
         }
 
@@ -282,7 +335,7 @@ class LatencyTable:
                 for r in data.get("operations", [])
             }
             networks = {
-                cls.size_key(*(r[name] for name in _SIZE_KEYS)): _milliseconds(r["ms"])
+                cls.size_key(*(r[name] for name in _SIZE_KEYS)): (_milliseconds(r["ms"]), _scales(r.get("scale", {})))
                 for r in data.get("networks", [])
             }
         except (KeyError, TypeError) as error:
@@ -336,22 +389,58 @@ def _milliseconds(value):
     return value
 
 
-def _edge_shape_arguments(size):
-    return (size["nodes"], size["input_shape"], size["init_channels"], size["layers"], size["stem_multiplier"],
-            size["stem_stride"])
+def _scales(value):
+    """``{operation: scale}`` from a record's ``"scale"``: a dict, or one number for every operation."""
+    if isinstance(value, dict):
+        return {str(name): _scale(scale) for name, scale in value.items()}
+    scale = _scale(value)
+    return {name: scale for name in _ALL_OPERATIONS}
 
 
-def _skeleton_edge(edge):
-    """Whether the skeleton network (`_skeleton_genotype`) uses alphas row ``edge``: a cell input, 0 or 1."""
-    node = 0
-    while num_edges(node + 1) <= edge:
-        node += 1
-    return edge - num_edges(node) < 2
+def _scale(value):
+    value = float(value)
+    if not (value > 0 and np.isfinite(value)):
+        raise ValueError(f"a scale must be a number > 0, got {value!r}")
+    return value
 
 
-def _skeleton_genotype(nodes):
-    """Every node sums skip connections from the cell's two inputs: the cheapest cell with the usual joins."""
-    cell = [("skip_connect", index) for _ in range(nodes) for index in (0, 1)]
+def _calibration_features(table, genotypes, size):
+    """``{operation: [the sum of its table entries in each genotype's network]}``."""
+    size = dict(size)
+    nodes, shape, outputs = size.pop("nodes"), size.pop("input_shape"), size.pop("num_outputs")
+    names = sorted({name for genotype in genotypes for name, _ in genotype.normal + genotype.reduce})
+    features = {}
+    for name in names:
+        only = edge_costs(names, nodes, shape, outputs, fixed=0.0, **size,
+                          operation_cost_of=lambda op, *at, name=name: table.operation_ms(op, *at) if op == name else 0.0)
+        features[name] = [only.of(genotype) for genotype in genotypes]
+    return features
+
+
+def _calibrate(features, measured):
+    """``(fixed, {operation: scale})``: ``measured = fixed + sum(scale * features)`` by bounded least squares."""
+    from scipy.optimize import lsq_linear
+
+    names = [name for name, column in features.items() if any(value > 0 for value in column)]
+    matrix = np.column_stack([np.ones(len(measured))] + [np.asarray(features[name]) for name in names])
+    low, high = SCALE_BOUNDS
+    fit = lsq_linear(matrix, np.asarray(measured, float),
+                     bounds=([0.0] + [low] * len(names), [np.inf] + [high] * len(names)))
+    return float(fit.x[0]), {name: float(scale) for name, scale in zip(names, fit.x[1:])}
+
+
+def _calibration_genotypes(primitives, nodes):
+    """A network per operation (every edge that operation) and `CALIBRATION_NETWORKS` seeded random cells."""
+    from autoarch.darts.genotype import random_genotype
+
+    usable = [name for name in primitives if name != "none"]
+    uniform = [_uniform_genotype(name, nodes) for name in sorted(set(usable) | {"skip_connect"})]
+    return uniform + [random_genotype(usable, nodes, seed=seed) for seed in range(CALIBRATION_NETWORKS)]
+
+
+def _uniform_genotype(name, nodes):
+    """Every edge is operation ``name``; node ``j`` sums it on states ``j`` and ``j + 1`` (inputs and nodes alike)."""
+    cell = [(name, index) for node in range(nodes) for index in (node, node + 1)]
     concat = list(range(2, 2 + nodes))
     return Genotype(normal=cell, normal_concat=concat, reduce=cell, reduce_concat=concat)
 
@@ -361,9 +450,15 @@ def _operation_model(name, channels, height, width, stride):
     return keras.Model(inputs, make_operation(name, channels, stride)(inputs, training=False))
 
 
-def _skeleton_model(nodes, input_shape, num_outputs, init_channels, layers, stem_multiplier, stem_stride):
-    return build_network(_skeleton_genotype(nodes), input_shape, num_outputs, init_channels=init_channels,
+def _network_model(genotype, nodes, input_shape, num_outputs, init_channels, layers, stem_multiplier, stem_stride):
+    return build_network(genotype, input_shape, num_outputs, init_channels=init_channels,
                          layers=layers, stem_multiplier=stem_multiplier, stem_stride=stem_stride, drop_path=False)
+
+
+def _baseline_model(channels, height, width):
+    """A ReLU on a ``height`` x ``width`` x ``channels`` input: what any one-operation model costs beyond its operation."""
+    inputs = keras.Input((height, width, channels), batch_size=1)
+    return keras.Model(inputs, keras.layers.ReLU()(inputs))
 
 
 def _empty_model():
@@ -401,33 +496,51 @@ def _interpreter(flat_buffer, threads):
 
 
 def _time_signatures(flat_buffer, signature_keys, threads):
+    """The latency of each signature (`_timed_blocks`), their blocks interleaved so a slow spell hits them all alike."""
     interpreter = _interpreter(flat_buffer, threads)
-    timings = {}
+    calls = {}
     for key in signature_keys:
         runner = interpreter.get_signature_runner(key)
         (name, detail), = runner.get_input_details().items()
         images = np.random.default_rng(0).random(tuple(detail["shape"]), dtype=np.float32)
-        timings[key] = _median_ms(lambda: runner(**{name: images}))
-    return timings
+        calls[key] = (lambda runner, name, images: lambda: runner(**{name: images}))(runner, name, images)
+    return {key: ms for key, (ms, _) in _timed_blocks(calls).items()}
 
 
-def _median_ms(call):
-    for _ in range(WARMUP):
-        call()
-    times = []
-    for _ in range(RUNS):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
+def _timed_blocks(calls, blocks=None, seconds=None):
+    """``{key: (ms, runs)}``: the fastest of ``blocks`` block medians of each call, after a warm-up.
+
+    Each block runs a call `RUNS` / ``blocks`` times at least, and more
+    until its runs add up to ``seconds`` / ``blocks`` (defaults `BLOCKS`
+    and `MIN_SECONDS`).
+
+    Another process, or the host of a virtual machine, only ever slows a
+    run down: the fastest block median is the latency without them.
+    """
+    blocks, seconds = blocks or BLOCKS, seconds or MIN_SECONDS
+    medians = {key: [] for key in calls}
+    runs = dict.fromkeys(calls, 0)
+    for key, call in calls.items():
+        for _ in range(WARMUP):
+            call()
+    for _ in range(blocks):
+        for key, call in calls.items():
+            times = []
+            while len(times) < RUNS // blocks or (sum(times) < seconds / blocks and len(times) < MAX_RUNS):
+                start = time.perf_counter()
+                call()
+                times.append(time.perf_counter() - start)
+            medians[key].append(statistics.median(times))
+            runs[key] += len(times)
+    return {key: (1e3 * min(medians[key]), runs[key]) for key in calls}
 
 
 def measure_model_ms(model, threads=1):
     """Milliseconds per image of ``model`` as ``export(format="tflite")`` writes it, on this machine's CPU.
 
-    One image at a time, in the TFLite interpreter on ``threads`` threads, the
-    median of `RUNS` runs after a warm-up, less the interpreter's cost per
-    call (an empty model's median).
+    One image at a time, in the TFLite interpreter on ``threads`` threads:
+    after a warm-up, runs for about `MODEL_SECONDS` in `MODEL_BLOCKS` blocks,
+    the fastest block's median, less the interpreter's cost per call (an empty model's).
 
     Returns:
         ``(ms, how)``: the latency and a dict saying how it was measured.
@@ -437,9 +550,9 @@ def measure_model_ms(model, threads=1):
     runner = interpreter.get_signature_runner("serving_default")
     (name, detail), = runner.get_input_details().items()
     images = np.random.default_rng(0).random((1, *detail["shape_signature"][1:]), dtype=np.float32)
-    total = _median_ms(lambda: runner(**{name: images}))
+    (total, runs), = _timed_blocks({"model": lambda: runner(**{name: images})}, MODEL_BLOCKS, MODEL_SECONDS).values()
     empty = _empty_ms(threads)
-    how = {**device_fingerprint(threads), "runs": RUNS, "batch": 1, "empty_model_ms": empty}
+    how = {**device_fingerprint(threads), "runs": runs, "batch": 1, "empty_model_ms": empty}
     return max(0.0, total - empty), how
 
 

@@ -30,7 +30,7 @@ def synthetic_table(nodes=2, shape=SHAPE, outputs=10, size=SIZE, fixed=0.5, prim
         for name in primitives:
             if name != "none":
                 operations[(name, channels, height, width, stride)] = _UNIT_MS[name] * channels * height * width / 1e3
-    networks = {LatencyTable.size_key(nodes, shape, outputs, **size): fixed}
+    networks = {LatencyTable.size_key(nodes, shape, outputs, **size): (fixed, {})}
     return LatencyTable(operations, networks, fingerprint=ELSEWHERE)
 
 
@@ -106,17 +106,17 @@ def test_the_measured_table_orders_operations_sensibly_and_estimates_a_network(t
     table = cached_table()
     assert table.fingerprint == device_fingerprint() and not table.operations
     shape, size = (24, 24, 1), dict(init_channels=16, layers=3, stem_multiplier=1, stem_stride=1)
-    seconds = table.measure(PRIMITIVES, 1, shape, 10, **size)
-    assert seconds > 0 and table.measure(PRIMITIVES, 1, shape, 10, **size) == 0.0  # nothing left to measure
-    channels, height, width, stride = max(key[1:] for key in table.operations if key[4] == 1)
-    ms = {name: table.operation_ms(name, channels, height, width, 1) for name in PRIMITIVES if name != "none"}
-    assert ms["sep_conv_5x5"] > ms["sep_conv_3x3"] > ms["max_pool_3x3"] >= ms["skip_connect"] * 0.9, ms
+    primitives = ("max_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5")
+    seconds = table.measure(primitives, 1, shape, 10, **size)  # a normal cell, then two reduction cells
+    assert seconds > 0 and table.measure(primitives, 1, shape, 10, **size) == 0.0  # nothing left to measure
+    ms = {name: table.operation_ms(name, 16, 24, 24, 1) for name in primitives}
+    assert ms["sep_conv_5x5"] > ms["sep_conv_3x3"] > ms["max_pool_3x3"] >= 0, ms
     assert ms["dil_conv_5x5"] > ms["dil_conv_3x3"], ms
 
     # Cached: a fresh read of this machine's table has the entries.
     assert cached_table().operations == table.operations
 
-    genotype = random_genotype(PRIMITIVES, nodes=1, seed=0)
+    genotype = random_genotype(primitives, nodes=1, seed=7)
     estimate = table.estimate_ms(genotype, shape, 10, **size)
     measured, how = measure_model_ms(build_network(genotype, shape, 10, drop_path=False, **size))
     assert how["threads"] == 1 and how["runs"] >= 20
@@ -169,4 +169,30 @@ def test_the_json_form_is_documented_records(tmp_path):
     record = data["operations"][0]
     assert set(record) == {"operation", "channels", "height", "width", "stride", "ms"}
     assert set(data["networks"][0]) == {"nodes", "input_shape", "num_outputs", "init_channels", "layers",
-                                        "stem_multiplier", "stem_stride", "ms"}
+                                        "stem_multiplier", "stem_stride", "ms", "scale"}
+
+
+def test_a_calibration_recovers_the_fixed_part_and_each_operations_scale():
+    from autoarch.latency import _calibrate
+
+    rng = np.random.default_rng(0)
+    features = {"sep_conv_3x3": rng.uniform(0, 1, 8), "max_pool_3x3": rng.uniform(0, 1, 8), "skip_connect": [0.0] * 8}
+    measured = 0.2 + 1.5 * features["sep_conv_3x3"] + 0.8 * features["max_pool_3x3"]
+    fixed, scales = _calibrate(features, measured)
+    assert fixed == pytest.approx(0.2) and scales == pytest.approx({"sep_conv_3x3": 1.5, "max_pool_3x3": 0.8})
+
+
+def test_scales_weigh_each_operation_in_the_estimate_and_one_number_scales_them_all(tmp_path):
+    table = synthetic_table()
+    key = LatencyTable.size_key(2, SHAPE, 10, **SIZE)
+    genotype = random_genotype(PRIMITIVES, nodes=2, seed=3)
+    plain = table.estimate_ms(genotype, SHAPE, 10, **SIZE)
+    table.networks[key] = (0.5, {name: 2.0 for name in PRIMITIVES})
+    assert table.estimate_ms(genotype, SHAPE, 10, **SIZE) == pytest.approx(0.5 + 2 * (plain - 0.5))
+    assert table.scale("sep_conv_3x3", 2, SHAPE, 10, **SIZE) == 2.0
+
+    data = table.to_json()
+    data["networks"][0]["scale"] = 3.0
+    path = tmp_path / "one.json"
+    path.write_text(json.dumps(data))
+    assert LatencyTable.load(str(path)).estimate_ms(genotype, SHAPE, 10, **SIZE) == pytest.approx(0.5 + 3 * (plain - 0.5))
