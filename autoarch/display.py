@@ -30,6 +30,7 @@ __all__ = [
     "estimator_html",
     "text_number",
     "confidence_text",
+    "latency_text",
     "trial_table_text",
 ]
 
@@ -181,11 +182,17 @@ def estimator_html(estimator):
         summary.append(("model parameters", f"{int(estimator.model_.count_params()):,}"))
     except Exception:  # an unbuilt or foreign model: leave the line out
         pass
+    if getattr(estimator, "latency_ms_", None) is not None:
+        how = getattr(estimator, "latency_measurement_", None) or {}
+        summary.append(("latency", f"{estimator.latency_ms_:.3g} ms per image "
+                                   f"({'estimated' if how.get('estimated') else 'measured'}, budget "
+                                   f"{format_number(getattr(estimator, 'max_latency_ms', None))} ms)"))
     if getattr(estimator, "project_dir_", None):
         summary.append(("project", estimator.project_dir_))
 
-    header = ("trial", "status", objective_name, "parameters", "multiply-adds", "seconds", "search confidence",
-              "genotype", "reason")
+    latency = any(row.get("latency_ms") is not None or row.get("latency_estimate_ms") is not None for row in results)
+    header = ("trial", "status", objective_name, "parameters", "multiply-adds", *(("ms (measured / estimated)",)
+              if latency else ()), "seconds", "search confidence", "genotype", "reason")
     rows = [
         (
             row.get("trial_id"),
@@ -193,6 +200,7 @@ def estimator_html(estimator):
             format_number(row.get("score")),
             format_number(row.get("parameters")),
             format_number(row.get("flops")),
+            *((latency_text(row),) if latency else ()),
             None if row.get("seconds") is None else f"{float(row['seconds']):.1f}",
             confidence_text(row.get("search_confidence")),
             short_genotype_json(row.get("genotype")),
@@ -213,6 +221,14 @@ def estimator_html(estimator):
     )
 
 
+def latency_text(row):
+    """A trial's latency per image for a table: ``"0.31 / 0.29"`` (measured / estimated), ``"-"`` where unknown."""
+    def text(value):
+        return "-" if value is None else f"{value:.3g}"
+
+    return f"{text(row.get('latency_ms'))} / {text(row.get('latency_estimate_ms'))}"
+
+
 def confidence_text(confidence):
     """A trial's search confidence for a table: its alpha entropy against a uniform edge's, or None.
 
@@ -230,8 +246,11 @@ def plain(value):
 
 
 def trial_table_text(results, objective, best=None):
-    """The trials as aligned text: id (``*`` marks ``best``), status, score, size, flops, time, genotype or reason."""
-    header = ("trial", "status", objective, "parameters", "flops", "seconds", "genotype / reason")
+    """The trials as aligned text: id (``*`` marks ``best``), status, score, size, flops, latency (when any
+    trial has one), time, genotype or reason."""
+    latency = any(row.get("latency_ms") is not None or row.get("latency_estimate_ms") is not None for row in results)
+    header = ("trial", "status", objective, "parameters", "flops", *(("ms meas/est",) if latency else ()), "seconds",
+              "genotype / reason")
     rows = [header] + [
         (
             str(row["trial_id"]) + (" *" if row is best else ""),
@@ -239,6 +258,7 @@ def trial_table_text(results, objective, best=None):
             "-" if row["score"] is None else f"{row['score']:.4f}",
             text_number(row["parameters"]),
             text_number(row.get("flops")),
+            *((latency_text(row),) if latency else ()),
             text_number(row["seconds"]),
             _genotype_or_reason(row),
         )

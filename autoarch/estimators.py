@@ -45,5 +45,7 @@ def load(path):
     estimator.best_hyperparameters_ = metadata["best_hyperparameters"]
     estimator.results_ = metadata["results"]
     estimator.ensemble_trials_ = metadata.get("ensemble_trials")  # None in files saved before ensembles
+    if metadata.get("latency_ms") is not None:  # fitted with a latency budget
+        estimator.latency_ms_, estimator.latency_measurement_ = metadata["latency_ms"], metadata["latency_measurement"]
     estimator._set_encoder(cls._encoder_class.from_dict(metadata))
     return estimator

@@ -50,6 +50,10 @@ __all__ = []  # the estimators are public through autoarch.classifier and autoar
 log = logging.getLogger("autoarch")
 
 
+FINAL_MEASUREMENT_SECONDS = 10.0
+"""Time a time limit must leave for measuring the final model's latency (a TFLite conversion and its runs)."""
+
+
 def _is_number(value):
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
 
@@ -291,8 +295,7 @@ class _ImageEstimator(NotebookDisplay, BaseEstimator):
                     refit=self.refit, ensemble_size=self.ensemble_size, max_model_size=self.max_model_size,
                     max_flops=self.max_flops,
                     seed=self.seed, verbose=int(verbose), output_layer=self._output_layer,
-                ), project_dir)
-                self._measure_latency(task)
+                ), project_dir, task)
             tuner.release_memory()
             self.tuner_ = tuner
 
@@ -382,17 +385,19 @@ class _ImageEstimator(NotebookDisplay, BaseEstimator):
         """With a latency budget: ``latency_ms_`` of the final model and ``latency_measurement_``, how it was found.
 
         Measured as the model is exported when the latency table describes
-        this machine; otherwise (a table from another device) the sum of the
-        members' estimates, and ``latency_measurement_`` says so.
+        this machine and the time limit leaves `FINAL_MEASUREMENT_SECONDS`;
+        otherwise the sum of the members' latencies (measured, or estimated
+        with a table of another device), and ``latency_measurement_`` says so.
         """
         if self.max_latency_ms is None:
             return
-        if latency_is_measured(task):
+        if latency_is_measured(task) and (task.budget is None or task.budget.left() > FINAL_MEASUREMENT_SECONDS):
             self.latency_ms_, self.latency_measurement_ = measure_model_ms(self.model_)
         else:
             rows = {row["trial_id"]: row for row in self.results_}
             self.latency_ms_ = float(sum(trial_latency(rows[trial_id]) for trial_id in self.ensemble_trials_))
-            self.latency_measurement_ = {**task.latency_table.fingerprint, "estimated": True}
+            self.latency_measurement_ = {**task.latency_table.fingerprint,
+                                         "summed_from_trials": True, "estimated": not latency_is_measured(task)}
         if self.latency_ms_ > self.max_latency_ms:
             log.warning("the final model measures %.3g ms per image, over max_latency_ms=%g (its trials kept to it; "
                         "the difference is the measurement's noise)", self.latency_ms_, self.max_latency_ms)
@@ -418,12 +423,13 @@ class _ImageEstimator(NotebookDisplay, BaseEstimator):
         task.final_fit_mode = refit_mode(self.refit, task)
         return task
 
-    def _keep(self, final, project_dir):
-        """Store the final fit's model and what it is made of, and save it in the project."""
+    def _keep(self, final, project_dir, task):
+        """Store the final fit's model and what it is made of (its latency too, with a budget), and save it."""
         self.best_genotype_ = final.best_genotype
         self.best_hyperparameters_ = final.best_hyperparameters
         self.ensemble_trials_ = final.ensemble_trials
         self.model_ = final.model
+        self._measure_latency(task)
         project.save_final_model(project_dir, self.model_, self._metadata())
 
     def _metadata(self):

@@ -22,8 +22,9 @@ exactly what it costs alone (on this 2-core machine, small operations cost
 about 1.5 times more inside a network). So each network size is calibrated
 once: whole networks of that size are measured as well (for each
 operation a network whose every edge is that operation, and
-`CALIBRATION_NETWORKS` random cells), and a bounded least squares fit of
-their measured latencies to the sums of their operations' table entries,
+`CALIBRATION_NETWORKS` random cells, which together weigh as much as the
+others, since searches derive mixed cells), and a bounded least squares fit
+of their measured latencies to the sums of their operations' table entries,
 operation by operation, gives the size's fixed part
 (`LatencyTable.fixed_ms`) and how much each operation costs inside such a
 network relative to alone (`LatencyTable.scale`, between `SCALE_BOUNDS`).
@@ -302,12 +303,15 @@ class LatencyTable:
             size = dict(zip(_SIZE_KEYS, key))
             features = _calibration_features(self, genotypes, size)
             measured = [timings[("network", i) + key] for i in range(len(genotypes))]
-            self.networks[key] = _calibrate(features, measured)
+            # Searches derive mixed cells: the random ones weigh as much as all the uniform ones together.
+            uniform = len(genotypes) - CALIBRATION_NETWORKS
+            weights = [1.0] * uniform + [uniform / CALIBRATION_NETWORKS] * CALIBRATION_NETWORKS
+            self.networks[key] = _calibrate(features, measured, weights)
         if self.path:
             self.save()
         return time.monotonic() - started
 
-    def to_json(self):
+    def to_dict(self):
         """The table as a JSON-ready dict (see the class docstring)."""
         return {
             "fingerprint": self.fingerprint,
@@ -322,8 +326,8 @@ class LatencyTable:
         }
 
     @classmethod
-    def from_json(cls, data):
-        """A table from `to_json`'s dict.
+    def from_dict(cls, data):
+        """A table from `to_dict`'s dict.
 
         Raises:
             ValueError: a record without its fields, or a latency that is not a number >= 0.
@@ -359,7 +363,7 @@ class LatencyTable:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         descriptor, staged = tempfile.mkstemp(prefix=".latency-", dir=os.path.dirname(os.path.abspath(path)))
         with os.fdopen(descriptor, "w") as file:
-            json.dump(self.to_json(), file, indent=1)
+            json.dump(self.to_dict(), file, indent=1)
         os.replace(staged, path)
         return path
 
@@ -377,7 +381,7 @@ class LatencyTable:
                 raise ValueError(f"{path!r} is not a latency table: {error}") from error
         if not isinstance(data, dict):
             raise ValueError(f"{path!r} is not a latency table: expected a JSON object")
-        table = cls.from_json(data)
+        table = cls.from_dict(data)
         table.path = path
         return table
 
@@ -417,14 +421,15 @@ def _calibration_features(table, genotypes, size):
     return features
 
 
-def _calibrate(features, measured):
-    """``(fixed, {operation: scale})``: ``measured = fixed + sum(scale * features)`` by bounded least squares."""
+def _calibrate(features, measured, weights=None):
+    """``(fixed, {operation: scale})``: ``measured = fixed + sum(scale * features)`` by weighted bounded least squares."""
     from scipy.optimize import lsq_linear
 
     names = [name for name, column in features.items() if any(value > 0 for value in column)]
-    matrix = np.column_stack([np.ones(len(measured))] + [np.asarray(features[name]) for name in names])
+    root = np.sqrt(np.ones(len(measured)) if weights is None else np.asarray(weights, float))[:, None]
+    matrix = root * np.column_stack([np.ones(len(measured))] + [np.asarray(features[name]) for name in names])
     low, high = SCALE_BOUNDS
-    fit = lsq_linear(matrix, np.asarray(measured, float),
+    fit = lsq_linear(matrix, root[:, 0] * np.asarray(measured, float),
                      bounds=([0.0] + [low] * len(names), [np.inf] + [high] * len(names)))
     return float(fit.x[0]), {name: float(scale) for name, scale in zip(names, fit.x[1:])}
 

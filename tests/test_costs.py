@@ -105,3 +105,27 @@ def test_the_edge_tables_give_the_cost_of_every_derivable_network(genotype, shap
         other = random_genotype(PRIMITIVES, nodes=genotype.nodes, seed=100 + seed)
         assert tables.of(other) == network_cost(other, shape, 10, **options).flops
     assert np.all(tables.normal[:, PRIMITIVES.index("none")] == 0)
+
+
+def test_the_cheapest_derivable_network_is_found_without_trying_them_all():
+    """Against every cell of two nodes (two distinct inputs per node, any operation but none)."""
+    import itertools
+
+    from autoarch.darts.genotype import Genotype
+
+    primitives = ("none", "max_pool_3x3", "skip_connect", "sep_conv_3x3")
+    tables = edge_costs(primitives, 2, (8, 8, 1), 10, init_channels=4, layers=3)
+    cells = [
+        [(a, i), (b, j), (c, k), (d, m)]
+        for (i, j) in itertools.combinations(range(2), 2)
+        for (k, m) in itertools.combinations(range(3), 2)
+        for a, b, c, d in itertools.product(primitives[1:], repeat=4)
+    ]
+    first = cells[0]
+
+    def cost(normal, reduce):
+        return tables.of(Genotype(normal, [2, 3], reduce, [2, 3]))
+
+    # Normal and reduction cells add up independently: the least of each, less the shared rest counted twice.
+    least = min(cost(c, first) for c in cells) + min(cost(first, c) for c in cells) - cost(first, first)
+    assert tables.cheapest() == least

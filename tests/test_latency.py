@@ -191,8 +191,30 @@ def test_scales_weigh_each_operation_in_the_estimate_and_one_number_scales_them_
     assert table.estimate_ms(genotype, SHAPE, 10, **SIZE) == pytest.approx(0.5 + 2 * (plain - 0.5))
     assert table.scale("sep_conv_3x3", 2, SHAPE, 10, **SIZE) == 2.0
 
-    data = table.to_json()
+    data = table.to_dict()
     data["networks"][0]["scale"] = 3.0
     path = tmp_path / "one.json"
     path.write_text(json.dumps(data))
     assert LatencyTable.load(str(path)).estimate_ms(genotype, SHAPE, 10, **SIZE) == pytest.approx(0.5 + 3 * (plain - 0.5))
+
+
+def test_a_network_size_whose_cheapest_cell_is_over_the_budget_is_not_searched():
+    from types import SimpleNamespace
+
+    from keras_tuner.errors import FailedTrialError
+
+    from autoarch.tuning.cost_budgets import check_size_can_meet_budgets
+
+    table = synthetic_table()
+    settings = {"nodes": 2, "network_channels": 4, "network_cells": 3, "stem_stride": 1}
+    least = table.edge_costs(PRIMITIVES, 2, SHAPE, 10, **SIZE).cheapest()
+    task = SimpleNamespace(primitives=PRIMITIVES, image_shape=SHAPE, num_outputs=10, max_flops=None,
+                           max_latency_ms=least, latency_table=table)
+    check_size_can_meet_budgets(task, settings)  # the cheapest cell just fits
+    task.max_latency_ms = 0.99 * least
+    with pytest.raises(FailedTrialError, match=rf"every cell of this network size is estimated at {least:.3g} ms"):
+        check_size_can_meet_budgets(task, settings)
+    flops = edge_costs(PRIMITIVES, 2, SHAPE, 10, init_channels=4, layers=3).cheapest()
+    task.max_latency_ms, task.max_flops = None, flops - 1
+    with pytest.raises(FailedTrialError, match=rf"at least {flops} multiply-adds per image, more than max_flops"):
+        check_size_can_meet_budgets(task, settings)

@@ -230,6 +230,17 @@ class EdgeCosts:
         return int(round(total)) if isinstance(self.fixed, (int, np.integer)) else float(total)
 
 
+    def cheapest(self):
+        """The least any derivable genotype costs: per node, its two cheapest inputs at their cheapest non-``none`` operation."""
+        keep = [column for column, name in enumerate(self.primitives) if name != "none"]
+        total = self.fixed
+        for table in (self.normal, self.reduce):
+            for node in range(self.nodes):
+                rows = table[num_edges(node) : num_edges(node + 1)][:, keep]
+                total += np.sort(rows.min(axis=1))[:2].sum()
+        return int(round(total)) if isinstance(self.fixed, (int, np.integer)) else float(total)
+
+
 def _edge(node, index):
     """The row of the alphas for input ``index`` of intermediate node ``node``."""
     return num_edges(node) + index

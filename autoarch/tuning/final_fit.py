@@ -132,11 +132,7 @@ def _smallest_latency(results, max_latency_ms):
     """``"no trial met max_latency_ms=2: the smallest latency reached was 3.1 ms (trial 01); "``, or ``""``."""
     if max_latency_ms is None:
         return ""
-    reached = [
-        (row.get("latency_ms") if row.get("latency_ms") is not None else row.get("latency_estimate_ms"), row)
-        for row in results
-    ]
-    reached = [(ms, row) for ms, row in reached if ms is not None]
+    reached = [(trial_latency(row), row) for row in results if trial_latency(row) < math.inf]
     if not reached:
         return ""
     ms, row = min(reached, key=lambda pair: pair[0])

@@ -31,7 +31,14 @@ from autoarch.darts.supernet import cosine_learning_rate
 from autoarch.pipeline import Augmentation, batches, paired_batches
 from autoarch.tuning.budget import MIN_SEARCH_SECONDS, EpochPlan, StageClock, TimeBudget
 from autoarch.tuning.compiled import CompiledNetworks
-from autoarch.tuning.cost_budgets import check_estimates, cost_estimates, network_size, penalty_key, search_penalty
+from autoarch.tuning.cost_budgets import (
+    check_estimates,
+    cost_estimates,
+    fit_genotype_to_budgets,
+    network_size,
+    penalty_key,
+    search_penalty,
+)
 from autoarch.tuning.user_callbacks import copies_for
 
 __all__ = [
@@ -301,8 +308,11 @@ def run_search(task, settings, verbose=0):
     if settings.get("selection", "alpha") == "perturbation":
         images, targets = _selection_samples(task, halves[1], size)
         genotype, _ = perturbation_genotype(network, images, targets, max_skip_connections=MAX_SKIP_CONNECTIONS)
-        return genotype, network.alpha_history
-    return network.genotype(max_skip_connections=MAX_SKIP_CONNECTIONS), network.alpha_history
+    else:
+        genotype = network.genotype(max_skip_connections=MAX_SKIP_CONNECTIONS)
+    weights = network.operation_weights()
+    genotype = fit_genotype_to_budgets(task, settings, genotype, weights, MAX_SKIP_CONNECTIONS)
+    return genotype, network.alpha_history
 
 
 SELECTION_SAMPLES = 256

@@ -41,6 +41,7 @@ from autoarch.tuning.evolution import RegularizedEvolutionOracle
 from autoarch.tuning.ranking import Entry, best_trial, ensemble_candidates, ordered, ranked_trials
 from autoarch.tuning.cost_budgets import (
     check_measured_latency,
+    check_size_can_meet_budgets,
     cost_estimates,
     latency_is_measured,
     measure_trial_latency,
@@ -401,6 +402,7 @@ class DartsTuner(BaseTuner):
                 seed = None if task.seed is None else task.seed + int(trial.trial_id)
                 genotype = random_genotype(task.primitives, int(settings["nodes"]), seed=seed)
             else:
+                check_size_can_meet_budgets(task, settings)
                 genotype, alphas = run_search(task, settings, verbose=stage_verbose)
                 folder.write_alphas(alphas, task.primitives)
                 if alphas:

@@ -43,6 +43,7 @@ def test_a_table_from_another_device_holds_the_budget_by_its_estimates(tmp_path,
     assert len(one.ensemble_trials_) == 1
     assert one.latency_ms_ == pytest.approx(estimate)
     assert one.latency_measurement_["estimated"] and one.latency_measurement_["target"] == "a phone"
+    assert "(estimated, budget" in one._repr_html_()
 
     # Below the one network: the trial fails before its training, and fit says what was reached.
     trainings = Trainings()
@@ -69,6 +70,16 @@ def test_this_machines_latency_is_measured_for_every_trial_and_the_final_model(t
     assert clf.latency_measurement_["threads"] == 1 and not clf.latency_measurement_.get("estimated")
     cached = os.listdir(tmp_path / "cache" / "latency")
     assert len(cached) == 1 and cached[0].endswith(".json")
+
+    from autoarch.display import trial_table_text
+
+    table = trial_table_text(clf.results_, "val_accuracy")
+    assert "ms meas/est" in table[0] and f"{row['latency_ms']:.3g} / " in table[1]
+    assert "latency" in clf._repr_html_() and "ms (measured / estimated)" in clf._repr_html_()
+
+    # The export records the measured latency, and load restores it.
+    restored = autoarch.load(clf.export(str(tmp_path / "model.keras"), format="keras"))
+    assert restored.latency_ms_ == clf.latency_ms_ and restored.latency_measurement_ == clf.latency_measurement_
 
     figure = plot_pareto(clf)
     axes = figure.axes[0]
