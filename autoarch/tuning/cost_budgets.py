@@ -12,8 +12,10 @@ Hardware-aware search (issue 16) holds a budget at three points of a trial:
    (`cost_estimates`, `check_estimates`) and an over-budget network fails the trial with the
    reason, costing no training;
 3. the built network's latency is measured for real
-   (`measure_trial_latency`), as the exported model will run, and a network
-   over the budget fails the trial too (`check_measured_latency`), so every completed trial, hence
+   (`measure_trial_latency`), as the exported model will run; a network
+   over the budget is repaired again aiming lower
+   (`build_within_latency_budget`), and fails the trial when it stays over
+   (`check_measured_latency`), so every completed trial, hence
    every final model, keeps to it.
 """
 
@@ -37,6 +39,8 @@ __all__ = [
     "latency_is_measured",
     "search_penalty",
     "fit_genotype_to_budgets",
+    "REPAIR_ROUNDS",
+    "build_within_latency_budget",
     "penalty_key",
     "check_size_can_meet_budgets",
     "cost_estimates",
@@ -147,15 +151,64 @@ def _aims(task, settings):
     return aims
 
 
-def fit_genotype_to_budgets(task, settings, genotype, weights, max_skip_connections=None):
+def fit_genotype_to_budgets(task, settings, genotype, weights, max_skip_connections=None, latency_aim=None):
     """The derived ``genotype``, its operations swapped for cheaper ones until its estimates meet the budgets.
 
     See `autoarch.darts.budget_repair.fit_to_budget`; ``weights`` are the
-    supernet's softmaxed operation weights. Without budgets, ``genotype``.
+    supernet's softmaxed operation weights; ``latency_aim`` replaces the
+    share of the latency budget aimed at (see `LATENCY_AIM`). Without
+    budgets, ``genotype``.
     """
-    for _, costs, target in _aims(task, settings):
+    for kind, costs, target in _aims(task, settings):
+        if kind == "latency" and latency_aim is not None:
+            target = latency_aim * task.max_latency_ms
         genotype = fit_to_budget(genotype, costs, target, weights, max_skip_connections)
     return genotype
+
+
+REPAIR_ROUNDS = 3
+"""Times a measured network over the latency budget is repaired (aiming lower each time) before its trial fails."""
+
+
+def build_within_latency_budget(task, settings, genotype, weights, build, record, max_skip_connections=None):
+    """Build ``genotype``'s network and measure it; while it is over the latency budget, aim lower and repair it.
+
+    The estimates can be off (see `LATENCY_AIM`), the measurement is not: a
+    network measured over the budget is repaired again
+    (`fit_genotype_to_budgets`) aiming at the budget's share times
+    budget / measured, up to `REPAIR_ROUNDS` times, while the search's
+    ``weights`` are known and a cheaper cell is left.
+
+    Args:
+        build: ``f(genotype) -> (network, plain)``: the trial's network and
+            the same network free of a distribution strategy (to measure).
+        record: the trial's result, updated with the last estimates and
+            measurement also when the trial fails.
+
+    Returns:
+        ``(genotype, network)``.
+
+    Raises:
+        FailedTrialError: the estimates or the last measurement are over a budget.
+    """
+    aim = LATENCY_AIM
+    for round_ in range(REPAIR_ROUNDS + 1):
+        estimates = cost_estimates(task, genotype, settings)
+        record.update(estimates, latency_ms=None)
+        check_estimates(task, estimates)
+        network, plain = build(genotype)
+        measured = record["latency_ms"] = measure_trial_latency(task, plain, estimates["latency_estimate_ms"])
+        if measured <= task.max_latency_ms or weights is None or round_ == REPAIR_ROUNDS:
+            break
+        aim *= 0.95 * task.max_latency_ms / measured
+        repaired = fit_genotype_to_budgets(task, settings, genotype, weights, max_skip_connections, latency_aim=aim)
+        if repaired == genotype:
+            break
+        log.info("measured %.3g ms > max_latency_ms=%g: cheaper operations, aiming at %.3g ms",
+                 measured, task.max_latency_ms, aim * task.max_latency_ms)
+        genotype = repaired
+    check_measured_latency(task, measured)
+    return genotype, network
 
 
 def penalty_key(task, settings):

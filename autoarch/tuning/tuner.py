@@ -40,6 +40,7 @@ from autoarch.tuning.budget import no_time_to_train, planned_seconds, stage_timi
 from autoarch.tuning.evolution import RegularizedEvolutionOracle
 from autoarch.tuning.ranking import Entry, best_trial, ensemble_candidates, ordered, ranked_trials
 from autoarch.tuning.cost_budgets import (
+    build_within_latency_budget,
     check_measured_latency,
     check_size_can_meet_budgets,
     cost_estimates,
@@ -47,6 +48,7 @@ from autoarch.tuning.cost_budgets import (
     measure_trial_latency,
 )
 from autoarch.tuning.trial import (
+    MAX_SKIP_CONNECTIONS,
     evaluate_network,
     holdout_predictions,
     make_network,
@@ -392,6 +394,7 @@ class DartsTuner(BaseTuner):
             if task.seed is not None:
                 keras.utils.set_random_seed(task.seed + int(trial.trial_id))
             previous = settings.get("tuner/trial_id")
+            weights = None  # the search's operation weights, for bringing a network within a latency budget
             if task.genotype is not None:
                 genotype = task.genotype
             elif previous:
@@ -407,19 +410,31 @@ class DartsTuner(BaseTuner):
                 folder.write_alphas(alphas, task.primitives)
                 if alphas:
                     record["search_confidence"] = search_confidence(alphas[-1])
+                    weights = alphas[-1]
+            network = self._take_network(previous) if previous else None
+            measured = task.max_latency_ms is not None and latency_is_measured(task)
+            if measured and network is None:
+                def build(candidate):
+                    built = make_network(task, candidate, settings)
+                    if previous:
+                        built.load_weights(TrialFolder(self.get_trial_dir(previous)).weights_path)
+                    return built, plain_network(task, candidate, settings, built)
+
+                genotype, network = build_within_latency_budget(
+                    task, settings, genotype, weights, build, record, MAX_SKIP_CONNECTIONS)
+            else:
+                record.update(cost_estimates(task, genotype, settings))
+                if network is None:
+                    network = make_network(task, genotype, settings)
+                    if previous:
+                        network.load_weights(TrialFolder(self.get_trial_dir(previous)).weights_path)
+                if measured:  # a network kept from the previous round: its genotype is settled
+                    plain = plain_network(task, genotype, settings, network)
+                    record["latency_ms"] = measure_trial_latency(task, plain, record["latency_estimate_ms"])
+                    check_measured_latency(task, record["latency_ms"])
             folder.write_genotype(genotype)
             record["genotype"] = genotype.to_json()
-            record.update(cost_estimates(task, genotype, settings))
-            network = self._take_network(previous) if previous else None
-            if network is None:
-                network = make_network(task, genotype, settings)
-                if previous:
-                    network.load_weights(TrialFolder(self.get_trial_dir(previous)).weights_path)
             record["parameters"] = int(network.count_params())
-            if task.max_latency_ms is not None and latency_is_measured(task):
-                plain = plain_network(task, genotype, settings, network)
-                record["latency_ms"] = measure_trial_latency(task, plain, record["latency_estimate_ms"])
-                check_measured_latency(task, record["latency_ms"])
             epochs = int(settings.get("tuner/epochs", settings["train_epochs"]))
             if task.time_left() <= 0:
                 searched = not previous and task.genotype is None and "search_skipped" not in record
