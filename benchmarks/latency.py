@@ -19,6 +19,12 @@ Results go to ``benchmarks/results/latency_mnist10k[_<tag>].json``. Run from
 the repository root, on a quiet machine::
 
     python benchmarks/latency.py --seeds 0,1 [--fractions 0.5,0.25] [--search-space JSON] [--tag TAG]
+        [--budget-trials N]
+
+The unconstrained fit takes ``--search-space``'s defaults (one trial); the
+budgeted fits get ``--budget-trials`` trials, so that a search space with
+choices of network size lets the outer search find a size that can meet the
+budget.
 """
 
 import argparse
@@ -38,7 +44,7 @@ SEARCH_SPACE = {"stem_stride": 1, "nodes": 4, "network_channels": 16, "network_c
 operations, not the interpreter's cost per call or the stem, decide the latency."""
 
 
-def one_fit(seed, search_space, max_latency_ms, cache):
+def one_fit(seed, search_space, max_latency_ms, cache, max_trials=1):
     """Fit once in this process; returns the point's figures."""
     import time
 
@@ -51,9 +57,9 @@ def one_fit(seed, search_space, max_latency_ms, cache):
     from autoarch.tuning.space import search_primitives
 
     x_fit, y_fit, x_test, y_test = load("mnist10k")
-    point = {"seed": seed, "max_latency_ms": max_latency_ms}
+    point = {"seed": seed, "max_latency_ms": max_latency_ms, "max_trials": max_trials}
     with tempfile.TemporaryDirectory() as directory:
-        clf = autoarch.ImageClassifier(max_trials=1, ensemble_size=1, seed=seed, directory=directory, verbose=0,
+        clf = autoarch.ImageClassifier(max_trials=max_trials, ensemble_size=1, seed=seed, directory=directory, verbose=0,
                                        search_space=search_space, max_latency_ms=max_latency_ms)
         started = time.monotonic()
         try:
@@ -62,7 +68,7 @@ def one_fit(seed, search_space, max_latency_ms, cache):
             return {**point, "fit_seconds": round(time.monotonic() - started, 1), "failed": str(error)}
         seconds = time.monotonic() - started
         accuracy = float(np.mean(clf.predict(x_test) == y_test))
-    row = clf.results_[0]
+    row = next(row for row in clf.results_ if row["trial_id"] == clf.ensemble_trials_[0])
     measured, how = (clf.latency_ms_, clf.latency_measurement_) if max_latency_ms else measure_model_ms(clf.model_)
     settings = clf.best_hyperparameters_
     table = cached_table()
@@ -82,14 +88,18 @@ def one_fit(seed, search_space, max_latency_ms, cache):
         "flops": row["flops"],
         "genotype": clf.best_genotype_.to_json(),
         "search_confidence": row.get("search_confidence"),
+        "network_size": size,
+        "trials": [{key: r.get(key) for key in ("trial_id", "status", "score", "latency_ms", "latency_estimate_ms",
+                                                "reason")} | {"size": network_size(r["hyperparameters"])}
+                   for r in clf.results_],
         "measured_with": how,
         "table_seconds_after_fit": round(table_seconds, 1),
     }
 
 
-def run_point(seed, search_space, max_latency_ms, cache):
+def run_point(seed, search_space, max_latency_ms, cache, max_trials=1):
     """`one_fit` in a fresh process."""
-    arguments = f"{seed}, {search_space!r}, {max_latency_ms!r}, {cache!r}"
+    arguments = f"{seed}, {search_space!r}, {max_latency_ms!r}, {cache!r}, {max_trials}"
     code = f"import json, latency; print(json.dumps(latency.one_fit({arguments})))"
     done = subprocess.run([sys.executable, "-c", code], cwd=os.path.dirname(os.path.abspath(__file__)),
                           capture_output=True, text=True, check=True)
@@ -102,6 +112,7 @@ def main():
     parser.add_argument("--fractions", default="0.5,0.25")
     parser.add_argument("--search-space", default=json.dumps(SEARCH_SPACE))
     parser.add_argument("--tag", default="")
+    parser.add_argument("--budget-trials", type=int, default=1, help="max_trials of the budgeted fits (default 1)")
     args = parser.parse_args()
     search_space = json.loads(args.search_space)
     path = os.path.join(ROOT, "benchmarks", "results", f"latency_mnist10k{'_' + args.tag if args.tag else ''}.json")
@@ -113,7 +124,7 @@ def main():
         figures["points"].append(free)
         print(json.dumps(free), flush=True)
         for fraction in [float(f) for f in args.fractions.split(",") if f]:
-            point = run_point(seed, search_space, round(fraction * free["latency_ms"], 4), cache)
+            point = run_point(seed, search_space, round(fraction * free["latency_ms"], 4), cache, args.budget_trials)
             point["fraction"] = fraction
             figures["points"].append(point)
             print(json.dumps(point), flush=True)

@@ -19,7 +19,9 @@ Registered under ``hooks:`` in ``mkdocs.yml``. At every build:
   - ``figures/long_search.png``: resident memory and seconds after each trial of
     two 100-trial searches (``benchmarks/results/long_search_{test,tiny}_random_100.json``);
   - ``figures/anytime.png``: test accuracy against the time budget on digits and
-    MNIST-10k, with AutoKeras's points (``benchmarks/results/anytime_{digits,mnist10k}.json``).
+    MNIST-10k, with AutoKeras's points (``benchmarks/results/anytime_{digits,mnist10k}.json``);
+  - ``figures/latency.png``: test accuracy against measured latency with and without a
+    latency budget (``benchmarks/results/latency_mnist10k.json``).
 
 - ``on_page_markdown`` replaces the marker ``<!-- autoarch:settings-table -->``
   with the table of the outer search space's defaults, computed by
@@ -208,6 +210,37 @@ def _draw_anytime(runs):
     return draw
 
 
+def _draw_latency(results):
+    """Test accuracy against measured latency of ``benchmarks/latency.py``'s fits, each budget drawn."""
+
+    def draw(path):
+        from matplotlib.figure import Figure
+
+        from autoarch.figures import figure_or_png
+
+        with open(results) as file:
+            figures = json.load(file)
+        fig = Figure(figsize=(6, 3.6))
+        axis = fig.subplots()
+        colours = {None: "tab:blue", 0.5: "tab:orange", 0.25: "tab:red"}
+        for point in figures["points"]:
+            fraction = point.get("fraction")
+            colour = colours.get(fraction, "tab:gray")
+            if fraction is not None:
+                axis.axvline(point["max_latency_ms"], color=colour, linestyle="--", linewidth=0.8)
+            if "latency_ms" in point:
+                label = "no budget" if fraction is None else f"budget {fraction:g} x unconstrained"
+                axis.plot(point["latency_ms"], point["test_accuracy"] * 100, marker="o", color=colour,
+                          linestyle="none", label=f"{label}, seed {point['seed']}")
+        axis.set(xlabel="measured latency (ms per image, TFLite, 1 thread)", ylabel="test accuracy (%)",
+                 title="MNIST-10k: accuracy against a latency budget (dashed)")
+        axis.legend(fontsize="x-small")
+        fig.tight_layout()
+        return figure_or_png(fig, path, dpi=90)
+
+    return draw
+
+
 def _figures(config):
     """``(file name, draw(path), data files it needs)`` of every picture."""
     results = os.path.join(_root(config), "benchmarks", "results")
@@ -233,6 +266,8 @@ def _figures(config):
         ("trial_scores.png", _draw_trial_scores(config), [_data_file(config, "results.json")]),
         ("long_search.png", _draw_long_search(long_search), [path for _, path in long_search]),
         ("anytime.png", _draw_anytime(anytime), [path for _, path in anytime]),
+        ("latency.png", _draw_latency(os.path.join(results, "latency_mnist10k.json")),
+         [os.path.join(results, "latency_mnist10k.json")]),
     ]
 
 
