@@ -76,13 +76,15 @@ BLOCKS = 5
 """A measurement's runs come in this many blocks; the fastest block's median counts."""
 
 WARMUP = 5
+"""Untimed runs before a measurement (the interpreter allocates and packs weights on its first runs)."""
 
 MIN_SECONDS = 0.1
 """Small models run until their timed runs add up to this many seconds (at most `MAX_RUNS` a block)."""
 
 MAX_RUNS = 2000
+"""The most timed runs of one block."""
 
-MODEL_BLOCKS, MODEL_SECONDS = 10, 1.0
+MODEL_BLOCKS, MODEL_SECONDS = 15, 3.0
 """A whole model's measurement is spread over this many blocks and about this many seconds, to see past a slow spell."""
 
 CALIBRATION_NETWORKS = 2
