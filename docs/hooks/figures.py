@@ -21,7 +21,7 @@ Registered under ``hooks:`` in ``mkdocs.yml``. At every build:
   - ``figures/anytime.png``: test accuracy against the time budget on digits and
     MNIST-10k, with AutoKeras's points (``benchmarks/results/anytime_{digits,mnist10k}.json``);
   - ``figures/latency.png``: test accuracy against measured latency with and without a
-    latency budget (``benchmarks/results/latency_mnist10k.json``).
+    latency budget (``benchmarks/results/latency_mnist10k_sizes.json``).
 
 - ``on_page_markdown`` replaces the marker ``<!-- autoarch:settings-table -->``
   with the table of the outer search space's defaults, computed by
@@ -266,8 +266,8 @@ def _figures(config):
         ("trial_scores.png", _draw_trial_scores(config), [_data_file(config, "results.json")]),
         ("long_search.png", _draw_long_search(long_search), [path for _, path in long_search]),
         ("anytime.png", _draw_anytime(anytime), [path for _, path in anytime]),
-        ("latency.png", _draw_latency(os.path.join(results, "latency_mnist10k.json")),
-         [os.path.join(results, "latency_mnist10k.json")]),
+        ("latency.png", _draw_latency(os.path.join(results, "latency_mnist10k_sizes.json")),
+         [os.path.join(results, "latency_mnist10k_sizes.json")]),
     ]
 
 

@@ -20,6 +20,17 @@ class SharedCallback(keras.callbacks.Callback):
         return self
 
 
+class TrainingCounter(SharedCallback):
+    """Counts the network trainings of a fit (``count``): each trial's and each final fit's."""
+
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+
+    def on_train_begin(self, logs=None):
+        self.count += 1
+
+
 TINY_SPACE = {
     "init_channels": 4,
     "cells": 3,

@@ -6,18 +6,9 @@ import pytest
 
 from autoarch.tuning.trial_folder import RESULT_FILE, WEIGHTS_FILE, TrialFolder
 
-from .conftest import SharedCallback, tiny_classifier, tiny_space
+from .conftest import TrainingCounter, tiny_classifier, tiny_space
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
-
-
-class Trainings(SharedCallback):
-    def __init__(self):
-        super().__init__()
-        self.count = 0
-
-    def on_train_begin(self, logs=None):
-        self.count += 1
 
 
 def test_a_truncated_result_and_missing_weights_make_their_trials_run_again(tmp_path, digits_uint8):
@@ -31,7 +22,7 @@ def test_a_truncated_result_and_missing_weights_make_their_trials_run_again(tmp_
     assert TrialFolder(os.path.join(project, "trial_0")).damage() == f"{RESULT_FILE} is missing or unreadable"
     assert "weights" in TrialFolder(os.path.join(project, "trial_1")).damage()
 
-    trainings = Trainings()
+    trainings = TrainingCounter()
     again = tiny_classifier(tmp_path, max_trials=2, project_name="project")
     again.fit(x, y, callbacks=[trainings])
 
@@ -45,7 +36,7 @@ def test_a_truncated_result_and_missing_weights_make_their_trials_run_again(tmp_
 def test_an_intact_project_resumes_without_running_a_trial(tmp_path, digits_uint8):
     x, y, _, _ = digits_uint8
     tiny_classifier(tmp_path, max_trials=1, project_name="project").fit(x, y)
-    trainings = Trainings()
+    trainings = TrainingCounter()
     tiny_classifier(tmp_path, max_trials=1, project_name="project").fit(x, y, callbacks=[trainings])
     assert trainings.count == 1  # the final fit only
 
@@ -78,7 +69,7 @@ def test_a_full_disk_fails_the_trial_keeps_the_others_and_a_rerun_runs_it_again(
     kept = os.stat(os.path.join(project, "trial_0", WEIGHTS_FILE)).st_mtime_ns
 
     monkeypatch.setattr(keras.Model, "save_weights", save_weights)  # space is back
-    trainings = Trainings()
+    trainings = TrainingCounter()
     again = tiny_classifier(tmp_path, max_trials=2, project_name="project", search_space=tiny_space(**space))
     again.fit(x, y, callbacks=[trainings])
     assert trainings.count == 2  # trial 1 again, then the final fit; trial 0 is kept as it was

@@ -9,20 +9,11 @@ from autoarch.darts import DARTS_V2
 from autoarch.plots import plot_pareto
 
 from ..test_latency import synthetic_table
-from .conftest import SharedCallback, tiny_classifier, tiny_space
+from .conftest import TrainingCounter, tiny_classifier, tiny_space
 
 SETTINGS = tiny_space()
 SIZE = dict(init_channels=SETTINGS["network_channels"], layers=SETTINGS["network_cells"], stem_multiplier=3,
             stem_stride=1)
-
-
-class Trainings(SharedCallback):
-    def __init__(self):
-        super().__init__()
-        self.count = 0
-
-    def on_train_begin(self, logs=None):
-        self.count += 1
 
 
 def _phone_table():
@@ -46,7 +37,7 @@ def test_a_table_from_another_device_holds_the_budget_by_its_estimates(tmp_path,
     assert "(estimated, budget" in one._repr_html_()
 
     # Below the one network: the trial fails before its training, and fit says what was reached.
-    trainings = Trainings()
+    trainings = TrainingCounter()
     tight = tiny_classifier(tmp_path / "tight", max_latency_ms=0.9 * estimate, latency_target=table)
     with pytest.raises(RuntimeError, match=rf"no trial met max_latency_ms={0.9 * estimate:g}: the smallest latency "
                                            rf"reached was {estimate:.3g} ms \(estimated, trial 0\).*over the latency budget"):
