@@ -405,8 +405,9 @@ def _print_fit_summary(classifier, exported, export_format):
         )
     print(f"genotype: {classifier.best_genotype_.summary()}")
     if getattr(classifier, "latency_ms_", None) is not None:
-        print(f"latency: {classifier.latency_ms_:.3g} ms per image measured (budget {classifier.max_latency_ms:g} ms, "
-              f"{classifier.latency_measurement_['target']}, {classifier.latency_measurement_['threads']} thread)")
+        how = classifier.latency_measurement_
+        print(f"latency: {classifier.latency_ms_:.3g} ms per image {'estimated' if how.get('estimated') else 'measured'} "
+              f"(budget {classifier.max_latency_ms:g} ms, on {how.get('target', 'the latency table')})")
     print(f"project: {classifier.project_dir_}")
     print(f"model: {os.path.join(classifier.project_dir_, FINAL_MODEL)}")
     if exported is not None:
