@@ -21,7 +21,7 @@ Registered under ``hooks:`` in ``mkdocs.yml``. At every build:
   - ``figures/anytime.png``: test accuracy against the time budget on digits and
     MNIST-10k, with AutoKeras's points (``benchmarks/results/anytime_{digits,mnist10k}.json``);
   - ``figures/latency.png``: test accuracy against measured latency with and without a
-    latency budget (``benchmarks/results/latency_mnist10k_sizes.json``).
+    latency budget (``benchmarks/results/latency_mnist10k_sizes{,_seed1}.json``).
 
 - ``on_page_markdown`` replaces the marker ``<!-- autoarch:settings-table -->``
   with the table of the outer search space's defaults, computed by
@@ -210,27 +210,31 @@ def _draw_anytime(runs):
     return draw
 
 
-def _draw_latency(results):
-    """Test accuracy against measured latency of ``benchmarks/latency.py``'s fits, each budget drawn."""
+def _draw_latency(runs):
+    """Test accuracy against measured latency of ``benchmarks/latency.py``'s fits (``runs``: result files), each budget drawn."""
 
     def draw(path):
         from matplotlib.figure import Figure
 
         from autoarch.figures import figure_or_png
 
-        with open(results) as file:
-            figures = json.load(file)
+        points = []
+        for results in runs:
+            with open(results) as file:
+                points += json.load(file)["points"]
         fig = Figure(figsize=(6, 3.6))
         axis = fig.subplots()
         colours = {None: "tab:blue", 0.5: "tab:orange", 0.25: "tab:red"}
-        for point in figures["points"]:
+        markers = {0: "o", 1: "s", 2: "^"}
+        for point in points:
             fraction = point.get("fraction")
             colour = colours.get(fraction, "tab:gray")
             if fraction is not None:
                 axis.axvline(point["max_latency_ms"], color=colour, linestyle="--", linewidth=0.8)
             if "latency_ms" in point:
                 label = "no budget" if fraction is None else f"budget {fraction:g} x unconstrained"
-                axis.plot(point["latency_ms"], point["test_accuracy"] * 100, marker="o", color=colour,
+                axis.plot(point["latency_ms"], point["test_accuracy"] * 100, marker=markers.get(point["seed"], "o"),
+                          color=colour,
                           linestyle="none", label=f"{label}, seed {point['seed']}")
         axis.set(xlabel="measured latency (ms per image, TFLite, 1 thread)", ylabel="test accuracy (%)",
                  title="MNIST-10k: accuracy against a latency budget (dashed)")
@@ -249,6 +253,7 @@ def _figures(config):
         ("--preset tiny", os.path.join(results, "long_search_tiny_random_100.json")),
     ]
     anytime = [(task, os.path.join(results, f"anytime_{task}.json")) for task in ("digits", "mnist10k")]
+    latency = [os.path.join(results, f"latency_mnist10k_{tag}.json") for tag in ("sizes", "sizes_seed1")]
     return [
         ("darts_v2.png", _draw_genotype(_darts_v2, "DARTS-V2 (the DARTS paper's CIFAR-10 cells)"), []),
         (
@@ -266,8 +271,7 @@ def _figures(config):
         ("trial_scores.png", _draw_trial_scores(config), [_data_file(config, "results.json")]),
         ("long_search.png", _draw_long_search(long_search), [path for _, path in long_search]),
         ("anytime.png", _draw_anytime(anytime), [path for _, path in anytime]),
-        ("latency.png", _draw_latency(os.path.join(results, "latency_mnist10k_sizes.json")),
-         [os.path.join(results, "latency_mnist10k_sizes.json")]),
+        ("latency.png", _draw_latency(latency), latency),
     ]
 
 
