@@ -51,6 +51,7 @@ import keras
 import numpy as np
 
 from autoarch.darts.costs import edge_costs, edge_shapes
+from autoarch.darts.derivation import random_genotype
 from autoarch.darts.genotype import Genotype
 from autoarch.darts.network import build_network
 from autoarch.darts.operations import make_operation
@@ -438,8 +439,6 @@ def _calibrate(features, measured, weights=None):
 
 def _calibration_genotypes(primitives, nodes):
     """A network per operation (every edge that operation) and `CALIBRATION_NETWORKS` seeded random cells."""
-    from autoarch.darts.genotype import random_genotype
-
     usable = [name for name in primitives if name != "none"]
     uniform = [_uniform_genotype(name, nodes) for name in sorted(set(usable) | {"skip_connect"})]
     return uniform + [random_genotype(usable, nodes, seed=seed) for seed in range(CALIBRATION_NETWORKS)]
@@ -475,9 +474,15 @@ def _empty_model():
 
 def _time_models(models, threads=1):
     """Median milliseconds per call of each model, less the empty model's: one conversion, one signature each."""
+    timings = _raw_timings({**models, ("empty",): _empty_model()}, threads)
+    empty = timings.pop(("empty",))
+    return {key: max(0.0, ms - empty) for key, ms in timings.items()}
+
+
+def _raw_timings(models, threads):
+    """Milliseconds per call of each one-input model (batch 1), all converted at once (`_time_signatures`)."""
     import tensorflow as tf
 
-    models = {**models, ("empty",): _empty_model()}
     names = {key: f"m{i}" for i, key in enumerate(models)}
     archive = keras.export.ExportArchive()
     for key, model in models.items():
@@ -488,10 +493,8 @@ def _time_models(models, threads=1):
             (lambda m: lambda images: m(images, training=False))(model),
             input_signature=[tf.TensorSpec(shape, tf.float32, name="images")],
         )
-    flat_buffer = tflite_flat_buffer(archive, list(names.values()))
-    timings = _time_signatures(flat_buffer, list(names.values()), threads)
-    empty = timings[names[("empty",)]]
-    return {key: max(0.0, timings[names[key]] - empty) for key in models}
+    timings = _time_signatures(tflite_flat_buffer(archive, list(names.values())), list(names.values()), threads)
+    return {key: timings[name] for key, name in names.items()}
 
 
 def _interpreter(flat_buffer, threads):
@@ -566,11 +569,4 @@ def measure_model_ms(model, threads=1):
 @functools.lru_cache(maxsize=None)
 def _empty_ms(threads):
     """The interpreter's cost per call, measured once per process."""
-    import tensorflow as tf
-
-    model = _empty_model()
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.add_endpoint("empty", lambda images: model(images),
-                         input_signature=[tf.TensorSpec((1, 1, 1, 1), tf.float32, name="images")])
-    return _time_signatures(tflite_flat_buffer(archive, ["empty"]), ["empty"], threads)["empty"]
+    return _raw_timings({"empty": _empty_model()}, threads)["empty"]

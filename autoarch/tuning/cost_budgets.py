@@ -120,9 +120,7 @@ def latency_estimate_ms(task, genotype, settings):
         return None
     nodes = len(genotype.normal) // 2  # a genotype given by the user need not have the space's nodes
     table = _latency_table(task, {**settings, "nodes": nodes})
-    primitives = sorted({name for name, _ in genotype.normal + genotype.reduce} | set(task.primitives))
-    costs = table.edge_costs(primitives, nodes, task.image_shape, task.num_outputs, **network_size(settings))
-    return costs.of(genotype)
+    return table.estimate_ms(genotype, task.image_shape, task.num_outputs, **network_size(settings))
 
 
 def search_penalty(task, settings):
@@ -232,19 +230,15 @@ def check_size_can_meet_budgets(task, settings):
             ``task.max_latency_ms`` (with `ESTIMATE_MARGIN` when it can be
             measured here).
     """
-    arguments = (task.primitives, int(settings["nodes"]), task.image_shape, task.num_outputs)
-    if task.max_flops is not None:
-        least = edge_costs(*arguments, **network_size(settings)).cheapest()
-        if least > task.max_flops:
+    budgets = {"flops": task.max_flops, "latency": task.max_latency_ms}
+    for kind, costs, _ in _aims(task, settings):
+        least, budget = costs.cheapest(), budgets[kind]
+        if kind == "flops" and least > budget:
             raise FailedTrialError(f"too costly: every cell of this network size takes at least {least} "
-                                   f"multiply-adds per image, more than max_flops={task.max_flops}; not searched")
-    if task.max_latency_ms is not None:
-        least = _latency_table(task, settings).edge_costs(*arguments, **network_size(settings)).cheapest()
-        margin = ESTIMATE_MARGIN if latency_is_measured(task) else 0.0
-        if least > task.max_latency_ms * (1 + margin):
+                                   f"multiply-adds per image, more than max_flops={budget}; not searched")
+        if kind == "latency" and least > budget * (1 + (ESTIMATE_MARGIN if latency_is_measured(task) else 0.0)):
             raise FailedTrialError(f"over the latency budget: every cell of this network size is estimated at "
-                                   f"{least:.3g} ms or more > {task.max_latency_ms:g} ms (max_latency_ms); "
-                                   "not searched")
+                                   f"{least:.3g} ms or more > {budget:g} ms (max_latency_ms); not searched")
 
 
 def cost_estimates(task, genotype, settings):

@@ -310,8 +310,8 @@ def run_search(task, settings, verbose=0):
         genotype, _ = perturbation_genotype(network, images, targets, max_skip_connections=MAX_SKIP_CONNECTIONS)
     else:
         genotype = network.genotype(max_skip_connections=MAX_SKIP_CONNECTIONS)
-    weights = network.operation_weights()
-    genotype = fit_genotype_to_budgets(task, settings, genotype, weights, MAX_SKIP_CONNECTIONS)
+    if task.max_flops is not None or task.max_latency_ms is not None:
+        genotype = fit_genotype_to_budgets(task, settings, genotype, network.operation_weights(), MAX_SKIP_CONNECTIONS)
     return genotype, network.alpha_history
 
 

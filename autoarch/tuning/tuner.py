@@ -412,8 +412,8 @@ class DartsTuner(BaseTuner):
                     record["search_confidence"] = search_confidence(alphas[-1])
                     weights = alphas[-1]
             network = self._take_network(previous) if previous else None
-            measured = task.max_latency_ms is not None and latency_is_measured(task)
-            if measured and network is None:
+            measure_latency = task.max_latency_ms is not None and latency_is_measured(task)
+            if measure_latency and network is None:
                 def build(candidate):
                     built = make_network(task, candidate, settings)
                     if previous:
@@ -428,7 +428,7 @@ class DartsTuner(BaseTuner):
                     network = make_network(task, genotype, settings)
                     if previous:
                         network.load_weights(TrialFolder(self.get_trial_dir(previous)).weights_path)
-                if measured:  # a network kept from the previous round: its genotype is settled
+                if measure_latency:  # a network kept from the previous round: its genotype is settled
                     plain = plain_network(task, genotype, settings, network)
                     record["latency_ms"] = measure_trial_latency(task, plain, record["latency_estimate_ms"])
                     check_measured_latency(task, record["latency_ms"])
