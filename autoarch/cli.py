@@ -316,10 +316,12 @@ def _fit(args):
             raise _UsageError(f"--export {args.export!r} already exists: pass --overwrite to replace it")
         export_format = _EXPORT_FORMATS.get(os.path.splitext(args.export)[1].lower(), "saved_model")
         export = (autoarch.export.check_export_path(args.export, export_format, args.overwrite), export_format)
-    images, labels = autoarch.inputs.read_image_folder(data_dir, image_size=args.image_size)
+    # The folder streams: its files are decoded whenever a pipeline reads them, never all held in memory.
+    folder = autoarch.inputs.image_folder_dataset(data_dir, image_size=args.image_size)
     if args.verbose:
-        height, width, channels = images.shape[1:]
-        print(f"{len(images)} images of {height}x{width}x{channels} in {len(set(labels))} classes from {data_dir}")
+        height, width, channels = folder.element_spec[0].shape
+        classes = sum(1 for e in os.scandir(data_dir) if e.is_dir() and not e.name.startswith("."))
+        print(f"{int(folder.cardinality())} images of {height}x{width}x{channels} in {classes} classes from {data_dir}")
 
     classifier = autoarch.ImageClassifier(
         max_trials=args.max_trials,
@@ -337,7 +339,7 @@ def _fit(args):
         search_space=search_space,
         verbose=args.verbose,
     )
-    classifier.fit(images, labels, validation_split=args.validation_split)  # validates before writing
+    classifier.fit(folder, validation_split=args.validation_split)  # validates before writing
     if not hasattr(classifier, "model_"):  # a distributed worker: another process makes the model
         print(f"search over; the final model is made by {autoarch.tuning.distributed.final_fit_owner()!r}")
         return _EXIT_OK

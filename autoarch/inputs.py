@@ -5,7 +5,8 @@ a `tf.data.Dataset` of ``(image, label)`` elements or batches, or the path of a
 folder with one subfolder per class. It checks everything (through
 `autoarch.validation`) and computes the per-channel pixel statistics the
 networks normalise with, in one pass, before any training starts. Only the
-labels are kept in memory for a dataset, so data larger than memory works.
+labels are kept in memory for a dataset or an image folder (whose files are
+decoded again whenever a pipeline reads them), so data larger than memory works.
 """
 
 import hashlib
@@ -27,6 +28,7 @@ __all__ = [
     "read_validation_data",
     "read_images",
     "read_image_folder",
+    "image_folder_dataset",
     "read_image_file",
 ]
 
@@ -49,6 +51,8 @@ class ImageData:
         images: ``(n, h, w, c)`` array when the images are in memory, else None.
         stream: an unbatched `tf.data.Dataset` of images (labels stripped) when
             they are streamed, else None.
+        files: the image files of an image folder, one per label, when the
+            images are read from them as needed, else None.
         fingerprint: SHA-256 (hex) of the pixels, their layout and the
             labels, computed in the pass that checks them: equal data, equal
             fingerprint.
@@ -61,22 +65,42 @@ class ImageData:
     variance: np.ndarray
     images: np.ndarray = None
     stream: tf.data.Dataset = None
+    files: np.ndarray = None
     fingerprint: str = None
 
     def __len__(self):
         return len(self.labels)
 
-    def dataset(self, indices, targets):
+    @property
+    def reshuffles(self):
+        """Whether `dataset` can reshuffle the samples itself, before decoding (an image folder)."""
+        return self.files is not None
+
+    def dataset(self, indices, targets, reshuffle=False, seed=None):
         """Unbatched ``(float32 image, target)`` elements of the samples at ``indices``.
 
         Args:
-            indices: sample indices; in memory they are taken in this order, a
-                stream keeps its own order.
+            indices: sample indices; in memory and in a folder they are taken
+                in this order, a stream keeps its own order.
             targets: one encoded target per sample (all samples, not only
                 ``indices``).
+            reshuffle: for an image folder, reshuffle the files on every pass,
+                before they are decoded: a full shuffle that holds no image
+                (a shuffle buffer after decoding holds thousands). Ignored
+                for other data (see `reshuffles`).
+            seed: seeds that shuffle.
         """
         indices = np.asarray(indices, dtype=np.int64)
         targets = np.asarray(targets)
+        if self.files is not None:
+            pairs = tf.data.Dataset.from_tensor_slices((self.files[indices], targets[indices]))
+            if reshuffle:
+                pairs = pairs.shuffle(len(indices), seed=seed, reshuffle_each_iteration=True)
+            decode = _file_decoder(self.image_shape)
+            return pairs.map(
+                lambda file, target: (tf.cast(decode(file), tf.float32), target),
+                num_parallel_calls=tf.data.AUTOTUNE,
+            )
         if self.images is not None:
             images = tf.data.Dataset.from_tensor_slices(self.images[indices])
             chosen = tf.data.Dataset.from_tensor_slices(targets[indices])
@@ -100,9 +124,10 @@ def _to_float(image, target):
     return tf.cast(image, tf.float32), target
 
 
-def _moments(images, hasher):
-    """Pixel count, sum and sum of squares per channel; ``hasher`` takes in the images too."""
-    hasher.update(f"{images.dtype.str}{images.shape[1:]}".encode())
+def _moments(images, hasher, layout=True):
+    """Pixel count, sum and sum of squares per channel; ``hasher`` takes in the images (and their layout) too."""
+    if layout:
+        hasher.update(f"{images.dtype.str}{images.shape[1:]}".encode())
     hasher.update(np.ascontiguousarray(images).tobytes())
     pixels = images.reshape(-1, images.shape[-1]).astype(np.float64)
     return len(pixels), pixels.sum(axis=0), np.square(pixels).sum(axis=0)
@@ -138,12 +163,15 @@ def read_training_data(x, y=None, name="x", check=check_labels, labels_name="y")
     if isinstance(x, (str, os.PathLike)):
         if y is not None:
             raise ValueError(f"{name} is an image folder, whose subfolders are the labels: y must be None")
-        x, y = read_image_folder(x)
+        x = image_folder_dataset(x)
     if isinstance(x, tf.data.Dataset):
         if y is not None:
             raise ValueError(
                 f"{name} is a tf.data.Dataset, which must yield (image, label) pairs: y must be None"
             )
+        folder = getattr(x, "_autoarch_image_folder", None)
+        if folder is not None:
+            return _read_folder(*folder, name, lambda labels, count: check(labels, count, labels_name))
         return _read_stream(x, name, lambda labels, count: check(labels, count, labels_name))
     if y is None:
         raise ValueError(f"y is missing: expected one label per image of {name}")
@@ -232,19 +260,22 @@ def _element_layout(dataset, name):
     )
 
 
-def _read_stream(dataset, name, check):
-    dataset = _element_layout(dataset, name)
+def _scan(batches, name, check, layout_once=False):
+    """Check every batch of ``(images, labels)`` (numpy); gather the labels, the statistics, the fingerprint.
+
+    ``layout_once`` hashes the images' layout once, as for an array, so
+    an image folder keeps the fingerprint it had when it was read into memory.
+    """
     labels, count, total, squares, shape, dtype = [], 0, 0.0, 0.0, None, None
     hasher = hashlib.sha256()
-    for images, batch_labels in dataset.batch(_SCAN_BATCH).as_numpy_iterator():
+    for images, batch_labels in batches:
         images = check_images(images, name)
-        if shape is None:
-            shape, dtype = images.shape[1:], images.dtype
-        elif images.shape[1:] != shape:
+        if shape is not None and images.shape[1:] != shape:
             raise ValueError(
                 f"{name}: all images must have one shape, got {shape} and then {images.shape[1:]}"
             )
-        n, s, q = _moments(images, hasher)
+        n, s, q = _moments(images, hasher, layout=not layout_once or shape is None)
+        shape, dtype = images.shape[1:], images.dtype
         count, total, squares = count + n, total + s, squares + q
         labels.append(batch_labels)
     if not labels:
@@ -254,19 +285,35 @@ def _read_stream(dataset, name, check):
         labels = labels.astype(str)
     labels = check(labels, len(labels))
     mean = total / count
-    add_channel = dataset.element_spec[0].shape.rank == 2
-    images_only = dataset.map(
-        lambda image, label: tf.expand_dims(image, -1) if add_channel else image
-    )
-    return ImageData(
+    return dict(
         labels=labels,
         image_shape=tuple(shape),
         integer_pixels=bool(np.issubdtype(dtype, np.integer)),
         mean=mean,
         variance=np.maximum(squares / count - mean**2, 0.0),
-        stream=images_only,
         fingerprint=_fingerprint(hasher, labels),
     )
+
+
+def _read_stream(dataset, name, check):
+    dataset = _element_layout(dataset, name)
+    add_channel = dataset.element_spec[0].shape.rank == 2
+    images_only = dataset.map(
+        lambda image, label: tf.expand_dims(image, -1) if add_channel else image
+    )
+    batches = dataset.batch(_SCAN_BATCH).as_numpy_iterator()
+    return ImageData(**_scan(batches, name, check), stream=images_only)
+
+
+def _read_folder(files, labels, shape, name, check):
+    """An image folder's files as `ImageData` that keeps only the file names and labels in memory."""
+    # Decoded here in Python, not through the dataset, so a bad file is a plain ValueError.
+    batches = (
+        (np.stack([read_image_file(file, shape[:2], shape[2]) for file in files[i:i + _SCAN_BATCH]]),
+         labels[i:i + _SCAN_BATCH])
+        for i in range(0, len(files), _SCAN_BATCH)
+    )
+    return ImageData(**_scan(batches, name, check, layout_once=True), files=files)
 
 
 def read_images(x, image_shape, name="x"):
@@ -303,7 +350,8 @@ def read_image_folder(path, image_size=None):
 
     Every image is decoded (see `read_image_file`) and resized (bilinear) to
     ``image_size``, by default to the size of the first one; the channel count
-    is the first image's, and the others are converted to it.
+    is the first image's, and the others are converted to it. ``fit`` does
+    not call this: it streams a folder (see `image_folder_dataset`).
 
     Args:
         path: the folder; its subfolders (sorted by name) are the classes, and
@@ -321,6 +369,40 @@ def read_image_folder(path, image_size=None):
             no image files; a file cannot be decoded as an image; a bad
             ``image_size``.
     """
+    files, labels, shape = _folder_files(path, image_size)
+    images = [read_image_file(file, shape[:2], shape[2]) for file in files]
+    return np.stack(images), labels
+
+
+def image_folder_dataset(path, image_size=None):
+    """A folder with one subfolder per class as a `tf.data.Dataset` that decodes its files as it is read.
+
+    The same images, labels and order as `read_image_folder`, without
+    holding them in memory: each pass over the dataset reads the files again.
+    Given to ``fit``, it is the folder's path with an ``image_size``: ``fit``
+    reads the files itself, each subset (search halves, holdout) and each
+    reshuffled epoch decoding only the files it needs.
+
+    Args:
+        path: the folder (see `read_image_folder`).
+        image_size: ``(height, width)`` to resize to; None keeps the first image's size.
+
+    Returns:
+        An unbatched dataset of ``(uint8 image (h, w, c), label string)``.
+
+    Raises:
+        ValueError: as `read_image_folder`, except that a file which cannot be
+            decoded is found only when the dataset reaches it.
+    """
+    files, labels, shape = _folder_files(path, image_size)
+    dataset = _folder_pairs(files, labels, shape)
+    # fit reads the files of this dataset itself: it can then take any subset or order of them cheaply.
+    dataset._autoarch_image_folder = (files, labels, shape)
+    return dataset
+
+
+def _folder_files(path, image_size=None):
+    """``(files, labels, image shape)`` of an image folder: the shape is ``image_size`` and the first image's channels."""
     path = os.fspath(path)
     if image_size is not None:
         image_size = _check_image_size(image_size)
@@ -340,9 +422,27 @@ def read_image_folder(path, image_size=None):
             f"({', '.join(IMAGE_EXTENSIONS)}) in each"
         )
     first = read_image_file(files[0][0], image_size)
-    size, channels = image_size or first.shape[:2], first.shape[-1]
-    images = [first] + [read_image_file(file, size, channels) for file, _ in files[1:]]
-    return np.stack(images), np.array([label for _, label in files])
+    return np.array([f for f, _ in files]), np.array([label for _, label in files]), first.shape
+
+
+def _folder_pairs(files, labels, shape):
+    images = tf.data.Dataset.from_tensor_slices(files).map(
+        _file_decoder(shape), num_parallel_calls=tf.data.AUTOTUNE
+    )
+    return tf.data.Dataset.zip((images, tf.data.Dataset.from_tensor_slices(labels)))
+
+
+def _file_decoder(shape):
+    """A `tf.data` map from a file name to its image, decoded as `read_image_file` does, of ``shape``."""
+    shape = tuple(int(v) for v in shape)
+
+    def read(path):
+        return read_image_file(path.numpy().decode(), shape[:2], shape[2])
+
+    def decode(path):
+        return tf.ensure_shape(tf.py_function(read, [path], tf.uint8), shape)
+
+    return decode
 
 
 def read_image_file(path, image_size=None, channels=None):
@@ -363,7 +463,7 @@ def read_image_file(path, image_size=None, channels=None):
         ValueError: the file cannot be read or decoded as an image, or a bad
             ``image_size`` or ``channels``.
     """
-    path = os.fspath(path)
+    path = str(os.fspath(path))  # a plain str: error messages show it as the user wrote it
     if image_size is not None:
         image_size = _check_image_size(image_size)
     if channels is not None and channels not in (1, 2, 3, 4):

@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from autoarch.inputs import ImageData, read_image_file, read_image_folder, read_images, read_training_data
+from autoarch.inputs import (
+    ImageData, image_folder_dataset, read_image_file, read_image_folder, read_images, read_training_data,
+)
 
 NAMES = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])
 
@@ -256,6 +258,43 @@ def test_read_training_data_reads_a_folder(image_folder):
     assert data.labels.tolist() == ["one"] * 4 + ["zero"] * 4
     with pytest.raises(ValueError, match=r"x is an image folder, whose subfolders are the labels: y must be None"):
         read_training_data(root, ["one"] * 4 + ["zero"] * 4)
+
+
+def test_a_folder_streams_the_same_images_as_reading_it_and_keeps_its_fingerprint(image_folder):
+    """Issue 15: fit keeps a folder's file names, not its images, and reads exactly what an in-memory read gives."""
+    root, _, _ = image_folder
+    images, labels = read_image_folder(root)
+    streamed, in_memory = read_training_data(root), read_training_data(images, labels)
+    assert streamed.images is None and streamed.stream is None and len(streamed.files) == 8 and streamed.reshuffles
+    assert streamed.fingerprint == in_memory.fingerprint  # a project fitted from the folder before still resumes
+    np.testing.assert_allclose(streamed.mean, in_memory.mean)
+    np.testing.assert_allclose(streamed.variance, in_memory.variance)
+    order = np.array([5, 0, 7, 3])
+    got = collect(streamed.dataset(order, np.arange(8)))
+    np.testing.assert_array_equal(got[0], images[order].astype(np.float32))
+    np.testing.assert_array_equal(got[1], order)
+
+
+def test_a_reshuffled_folder_dataset_takes_every_file_once_per_pass_in_a_new_order(image_folder):
+    root, _, _ = image_folder
+    data = read_training_data(root)
+    passes = data.dataset(np.arange(8), np.arange(8), reshuffle=True, seed=0).batch(8).repeat(3)
+    orders = [targets.tolist() for _, targets in passes.as_numpy_iterator()]
+    assert all(sorted(order) == list(range(8)) for order in orders)
+    assert len({tuple(order) for order in orders}) > 1
+
+
+def test_an_image_folder_dataset_decodes_as_it_is_read_and_fit_reads_its_files(image_folder):
+    root, _, _ = image_folder
+    dataset = image_folder_dataset(root, image_size=(16, 16))
+    images, labels = read_image_folder(root, image_size=(16, 16))
+    assert dataset.element_spec[0].shape == (16, 16, 1) and int(dataset.cardinality()) == 8
+    got = collect(dataset)
+    np.testing.assert_array_equal(got[0], images)
+    assert [label.decode() for label in got[1]] == labels.tolist()
+    data = read_training_data(dataset)
+    assert data.files is not None and data.image_shape == (16, 16, 1)
+    assert data.fingerprint == read_training_data(images, labels).fingerprint
 
 
 def test_a_missing_or_empty_folder_is_refused(tmp_path):

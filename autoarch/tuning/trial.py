@@ -438,11 +438,12 @@ def train_network(
         flip=bool(settings["flip"]),
     )
     seed = None if task.seed is None else task.seed + 7
+    reshuffles = task.data.reshuffles  # an image folder: shuffled before decoding, no buffer of images
     data = batches(
-        task.data.dataset(indices, task.targets),
+        task.data.dataset(indices, task.targets, reshuffle=reshuffles, seed=seed),
         batch_size=int(settings["batch_size"]),
         augmentation=augmentation,
-        shuffle=True,
+        shuffle=not reshuffles,
         seed=seed,
         cache=task.data.images is not None,
         **task.normalization(),
