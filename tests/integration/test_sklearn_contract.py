@@ -46,6 +46,9 @@ APPLICABLE_CHECKS = [
     "check_valid_tag_types",
     "check_mixin_order",
     "check_do_not_raise_errors_in_init_or_set_params",
+    "check_estimators_unfitted",  # predict before fit: NotFittedError
+    "check_supervised_y_no_nan",  # NaN or infinite labels are refused
+    "check_fit1d",  # a 1-D x is refused with a ValueError
 ]
 
 
