@@ -226,6 +226,12 @@ def test_dataset_and_folder_inputs(tmp_path, digits_uint8):
     )
     assert set(from_folder.classes_) == {f"class_{d}" for d in range(10)}
     assert from_folder.predict(x_test[:5]).dtype.kind == "U"
+    # evaluate and score take the folder too, its subfolders being the labels: an independent count.
+    images, labels = autoarch.inputs.read_image_folder(folder)
+    correct = np.mean(from_folder.predict(images) == labels)
+    assert from_folder.score(str(folder)) == pytest.approx(correct)
+    loss, accuracy = from_folder.evaluate(str(folder))
+    assert accuracy == pytest.approx(correct) and loss > 0
 
 
 _SEEDED_FIT = """

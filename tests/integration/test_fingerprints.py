@@ -135,3 +135,35 @@ def test_overwrite_deletes_an_autoarch_project_and_starts_again(tmp_path, digits
     assert trial_file.stat().st_mtime_ns != before  # the trial ran again
     assert first_identity(again)["data"] != first_data  # the project is now the second fit's
     assert [row["status"] for row in again.results_] == ["COMPLETED"]
+
+
+def test_everything_that_decides_the_trials_gives_its_own_default_project(tmp_path, digits_uint8):
+    """Issue 15: each part of the identity (not only data, seed and space) moves a default-named project.
+
+    No training: the identity and its folder are what ``fit`` computes before it writes anything.
+    """
+    from autoarch.darts import DARTS_V2, random_genotype
+
+    x, y, x_test, y_test = digits_uint8
+
+    def folder(validation_data=None, validation_split=0.2, search_space=None, **params):
+        estimator = _classifier(tmp_path, **params)
+        space = tiny_space() if search_space is None else search_space
+        encoder, data, _, validation, _ = estimator._read_data(x, y, validation_split, validation_data)
+        return estimator._project_dir(estimator._identity(data, validation, validation_split, encoder, space))
+
+    base = folder()
+    assert folder() == base  # the same fit, the same folder
+    changed = {
+        "validation_data": folder(validation_data=(x_test, y_test)),
+        "other validation_data": folder(validation_data=(x_test[:150], y_test[:150])),
+        "validation_split": folder(validation_split=0.3),
+        "seed": folder(seed=1),
+        "tuner": folder(tuner="bayesian"),
+        "search_space": folder(search_space=tiny_space(train_epochs=3)),
+        "genotype": folder(genotype=random_genotype(["max_pool_3x3", "sep_conv_3x3"], 4, seed=0)),
+        "no genotype": folder(genotype=None),
+        "ensemble_size": folder(ensemble_size=2),
+    }
+    assert base == folder(genotype=DARTS_V2)  # tiny_classifier's own genotype
+    assert len({base, *changed.values()}) == len(changed) + 1, changed
