@@ -18,6 +18,8 @@ from PIL import Image
 
 import autoarch
 from autoarch import cli
+
+from ..test_latency import synthetic_table
 from autoarch.inputs import read_image_file
 
 from .conftest import TINY_SPACE
@@ -78,9 +80,11 @@ def fitted(digits_folder):
     """One ``autoarch fit`` (1 trial, tiny settings from a JSON file, 20 s time limit: no final fit)."""
     space = {**TINY_SPACE, "learning_rate": {"min": 0.003, "max": 0.005}}
     (digits_folder / "space.json").write_text(json.dumps(space))
+    synthetic_table().save(str(digits_folder / "phone.json"))  # a latency table "measured on a phone"
     result = run_cli(
         "fit", "data", "--max-trials", "1", "--time-limit", "20", "--seed", "0", "--tuner", "random",
         "--search-space", "space.json", "--image-size", "8", "--project", "runs/digits",
+        "--max-latency-ms", "1000", "--latency-target", "phone.json",
         "--export", "model.keras", "--quiet", cwd=digits_folder,
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -99,6 +103,8 @@ def test_fit_searches_and_exports(fitted):
     assert re.search(r"best trial \S+: holdout val_accuracy [01]\.\d{4}, [\d,]+ parameters", out)
     assert f"project: {project}" in out and f"exported (keras): {root / 'model.keras'}" in out
     assert "normal[" in out and "reduce[" in out
+    # The final model's latency, estimated by the phone's table (nothing here can measure a phone).
+    assert re.search(r"latency: [\d.]+ ms per image estimated \(budget 1000 ms, on a phone\)", out), out
     restored = autoarch.load(project)
     assert tuple(restored.image_shape_) == (8, 8, 1)
     assert list(restored.classes_) == [f"digit_{d}" for d in range(10)]
@@ -151,7 +157,9 @@ def test_show_lists_trials_and_plots_the_genotype(fitted):
     estimator = autoarch.load(root / "runs" / "digits")
     row = estimator.results_[0]
     out = result.stdout
-    assert re.search(r"^trial +status +val_accuracy +parameters +flops +seconds +genotype / reason$", out, re.M)
+    header = r"^trial +status +val_accuracy +parameters +flops +ms meas/est +seconds +genotype / reason$"
+    assert re.search(header, out, re.M), out  # the fit had a latency budget: its column is shown
+    assert f"- / {row['latency_estimate_ms']:.3g}" in out  # nothing measured here, the phone's estimate
     trial_line = next(line for line in out.splitlines() if line.startswith(str(row["trial_id"])))
     assert "COMPLETED" in trial_line and f"{row['score']:.4f}" in trial_line
     assert trial_line.endswith(autoarch.Genotype.from_json(row["genotype"]).summary())
