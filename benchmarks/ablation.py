@@ -53,8 +53,9 @@ deviation over the seeds); writes everything as JSON to
 ``benchmarks/results/ablation_<task>[_<tag>].json`` (rewritten after every fit,
 so an interrupted run keeps what it measured). Targets (issue 12): on MNIST-10k
 with 3 seeds, searched beats random_equal_time by >= 0.3 points of mean test
-accuracy and beats darts_v2; on digits with 5 seeds, by >= 1 point. No figures
-are recorded yet: see ``docs/benchmarks.md``.
+accuracy and beats darts_v2; on digits with 5 seeds, by >= 1 point. The
+figures measured so far, and how far cells of the space differ at all
+(``benchmarks/cell_variance.py``), are in ``docs/benchmarks.md``.
 
 Run from the repository root (several fits per seed: minutes each on CPU)::
 
