@@ -138,7 +138,7 @@ def test_overwrite_deletes_an_autoarch_project_and_starts_again(tmp_path, digits
 
 
 def test_everything_that_decides_the_trials_gives_its_own_default_project(tmp_path, digits_uint8):
-    """Issue 15: each part of the identity (not only data, seed and space) moves a default-named project.
+    """Issue 15: each part of the identity (the data is tested above) moves a default-named project.
 
     No training: the identity and its folder are what ``fit`` computes before it writes anything.
     """
