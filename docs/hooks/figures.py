@@ -21,7 +21,7 @@ Registered under ``hooks:`` in ``mkdocs.yml``. At every build:
   - ``figures/anytime.png``: test accuracy against the time budget on digits and
     MNIST-10k, with AutoKeras's points (``benchmarks/results/anytime_{digits,mnist10k}.json``);
   - ``figures/latency.png``: test accuracy against measured latency with and without a
-    latency budget (``benchmarks/results/latency_mnist10k_sizes{,_seed1}.json``).
+    latency budget (``benchmarks/results/latency_mnist10k_sizes{,_seed1,_seed2}.json``).
 
 - ``on_page_markdown`` replaces the marker ``<!-- autoarch:settings-table -->``
   with the table of the outer search space's defaults, computed by
@@ -253,7 +253,7 @@ def _figures(config):
         ("--preset tiny", os.path.join(results, "long_search_tiny_random_100.json")),
     ]
     anytime = [(task, os.path.join(results, f"anytime_{task}.json")) for task in ("digits", "mnist10k")]
-    latency = [os.path.join(results, f"latency_mnist10k_{tag}.json") for tag in ("sizes", "sizes_seed1")]
+    latency = [os.path.join(results, f"latency_mnist10k_{tag}.json") for tag in ("sizes", "sizes_seed1", "sizes_seed2")]
     return [
         ("darts_v2.png", _draw_genotype(_darts_v2, "DARTS-V2 (the DARTS paper's CIFAR-10 cells)"), []),
         (
