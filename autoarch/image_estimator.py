@@ -418,6 +418,7 @@ class _ImageEstimator(NotebookDisplay, BaseEstimator):
             latency_table=latency_table,
             latency_weight=None if self.latency_weight is None else float(self.latency_weight),
             genotype=None if self.genotype is None else self._fixed_genotype(),
+            baseline_first=self.time_limit is not None and self.max_trials > 1,
             strategy=device_strategy(self.devices),
         )
         task.final_fit_mode = refit_mode(self.refit, task)

@@ -52,10 +52,25 @@ __all__ = [
     "evaluate_network",
     "holdout_predictions",
     "MAX_SKIP_CONNECTIONS",
+    "BASELINE_REASON",
 ]
 
 MAX_SKIP_CONNECTIONS = 2
 """Skip connections allowed in a derived normal cell (P-DARTS's cap against collapse)."""
+
+BASELINE_REASON = (
+    "the first trial of a time-limited fit trains a random cell of the space as the baseline; "
+    "the later trials search, and one replaces it only by beating it on the holdout by more than its noise"
+)
+"""Why the first trial of a fit with a time limit and several trials does not search.
+
+Measured on digits and MNIST-10k (``benchmarks/ablation.py``), a random cell
+of the CPU space trained for the time a search takes scored as well as or
+better than a searched one, and costs no supernet trace: so the trial most
+likely to be the only one, or the incumbent (`autoarch.tuning.ranking`),
+makes the better model for its time, and more budget adds searched
+challengers instead of replacing the baseline by a search's lottery.
+"""
 
 
 class Holdout(NamedTuple):
@@ -103,6 +118,9 @@ class Task:
         latency_weight: strength of the latency term in the architecture loss
             (None: `autoarch.tuning.cost_budgets.LATENCY_WEIGHT`).
         genotype: a fixed `Genotype` to train instead of searching one (None: search).
+        baseline_first: the fit's first trial trains a random cell as the
+            baseline instead of searching (`BASELINE_REASON`; set for a fit
+            with a time limit and more than one trial).
         strategy: the ``tf.distribute`` strategy every network of a trial is
             built, compiled and trained under (None: TensorFlow's default
             device); see `autoarch.runtime.device_strategy`.
@@ -129,6 +147,7 @@ class Task:
     latency_table: object = None
     latency_weight: float = None
     genotype: object = None
+    baseline_first: bool = False
     strategy: object = None
     compiled: CompiledNetworks = field(default_factory=CompiledNetworks)
 
@@ -164,6 +183,17 @@ class Task:
     def search_deadline(self):
         """The deadline of a search stage starting now (None: no time limit)."""
         return None if self.budget is None else self.budget.search_deadline()
+
+    def why_no_search(self, trial_number):
+        """Why trial ``trial_number`` (0 for a fit's first) trains a random cell instead of searching, or None.
+
+        The first trial of a ``baseline_first`` fit is the baseline
+        (`BASELINE_REASON`); any trial is when a search would get too little
+        time (`too_little_time_to_search`).
+        """
+        if self.baseline_first and trial_number == 0:
+            return BASELINE_REASON
+        return self.too_little_time_to_search()
 
     def too_little_time_to_search(self):
         """Why a search starting now would be cut before it could decide anything, or None when it has time.

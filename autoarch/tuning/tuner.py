@@ -399,7 +399,7 @@ class DartsTuner(BaseTuner):
                 genotype = task.genotype
             elif previous:
                 genotype = TrialFolder(self.get_trial_dir(previous)).read_genotype()
-            elif skipped := task.too_little_time_to_search():
+            elif skipped := task.why_no_search(int(trial.trial_id)):
                 record["search_skipped"] = skipped
                 log.info("trial %s: %s", trial.trial_id, record["search_skipped"])
                 seed = None if task.seed is None else task.seed + int(trial.trial_id)

@@ -18,6 +18,7 @@ from autoarch.darts.derivation import random_genotype
 from autoarch.runtime import gpu_present
 from autoarch.tuning.budget import TAIL_SECONDS
 from autoarch.tuning.space import search_primitives
+from autoarch.tuning.trial import BASELINE_REASON
 
 from .conftest import TINY_SPACE, SharedCallback, tiny_classifier, tiny_space
 
@@ -85,20 +86,28 @@ def test_a_training_cut_by_the_time_limit_still_anneals_its_learning_rate(tmp_pa
     assert estimator.predict(x_test).shape == (len(x_test),)
 
 
-def test_a_search_cut_by_the_time_limit_leaves_its_training_time_to_make_a_network(tmp_path, digits_uint8):
+def test_the_first_trial_is_a_random_baseline_and_a_cut_search_leaves_its_training_time(tmp_path, digits_uint8):
+    """Two trials under a limit: the first trains a random cell (no search), the second searches until its share ends."""
     x, y, x_test, _ = digits_uint8
-    # 60 s: the search's share (40% of the time left) is above MIN_SEARCH_SECONDS, so it starts.
-    epochs, limit = 2000, 60
+    # 70 s: after the baseline's few seconds, the search's share (40% of the
+    # time left) is above MIN_SEARCH_SECONDS, so the second trial's search starts.
+    epochs, limit = 2000, 70
     estimator = tiny_classifier(
-        tmp_path, max_trials=1, genotype=None, time_limit=limit, search_space=tiny_space(search_epochs=epochs)
+        tmp_path, max_trials=2, genotype=None, time_limit=limit, seed=3, search_space=tiny_space(search_epochs=epochs)
     )
     started, times = _fit(estimator, x[:300], y[:300])
 
-    assert [row["status"] for row in estimator.results_] == ["COMPLETED"]
-    with open(os.path.join(estimator.project_dir_, "trial_0", "alphas.json")) as file:
-        searched = len(json.load(file))  # one entry per search epoch
-    assert 1 <= searched < epochs
-    assert len(times.batch_ends[0]) >= 2  # the training ran, after the search
+    baseline, searched = estimator.results_
+    assert [baseline["status"], searched["status"]] == ["COMPLETED", "COMPLETED"]
+    assert baseline["search_skipped"] == BASELINE_REASON
+    primitives = search_primitives(tiny_space(), gpu_present())
+    assert Genotype.from_json(baseline["genotype"]) == random_genotype(primitives, TINY_SPACE["nodes"], seed=3)
+    assert not os.path.exists(os.path.join(estimator.project_dir_, "trial_0", "alphas.json"))
+    assert searched.get("search_skipped") is None
+    with open(os.path.join(estimator.project_dir_, "trial_1", "alphas.json")) as file:
+        search_epochs = len(json.load(file))  # one entry per search epoch
+    assert 1 <= search_epochs < epochs
+    assert len(times.batch_ends[1]) >= 2  # the second trial's training ran, after its search
     assert all(end <= started + limit for ends in times.batch_ends for end in ends)
     assert estimator.fit_seconds_ <= limit + WALL_CLOCK_MARGIN, estimator.fit_seconds_
     assert estimator.predict(x_test).shape == (len(x_test),)
