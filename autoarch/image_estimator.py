@@ -38,6 +38,7 @@ from autoarch.runtime import configure_cpu_threads, device_strategy, gpu_present
 from autoarch.tuning import distributed
 from autoarch.tuning import space as space_module
 from autoarch.tuning.budget import TimeBudget
+from autoarch.tuning.budget_sizes import sized_for_budgets
 from autoarch.tuning.cost_budgets import check_latency_table, latency_is_measured
 from autoarch.tuning.final_fit import REFIT_MODES, final_fit, refit_mode, trial_latency
 from autoarch.tuning.ranking import as_objective
@@ -275,13 +276,14 @@ class _ImageEstimator(NotebookDisplay, BaseEstimator):
         # A project named after the fit's identity is shared only by fits of the same data alike: take turns.
         wait = self.project_name is None
         with log_output(verbose), distributed.project_lock(project_dir, wait), released_graphs():
+            task = self._task(data, targets, encoder.n_outputs, splits, validation, primitives, started, callbacks,
+                              latency_table)
+            space = sized_for_budgets(space, task)
             tuner = make_tuner(
                 self.tuner, objective, self.max_trials, space, project_dir,
                 seed=self.seed, overwrite=self.overwrite, verbose=verbose, keep_networks=self.ensemble_size,
             )
             distributed.write_identity(project_dir, identity)
-            task = self._task(data, targets, encoder.n_outputs, splits, validation, primitives, started, callbacks,
-                              latency_table)
             tuner.search(task)
             self._set_encoder(encoder)
             self.image_shape_ = tuple(int(v) for v in data.image_shape)

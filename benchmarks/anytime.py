@@ -68,6 +68,7 @@ def one_fit(task, budget, seed, max_trials=10):
         "completed": sum(row["status"] == "COMPLETED" for row in rows),
         "trials_cut_by_time_limit": sum(bool(row.get("stopped_by_time_limit")) for row in rows),
         "searches_skipped": sum(bool(row.get("search_skipped")) for row in rows),
+        "trials_without_search": [row["trial_id"] for row in rows if row.get("search_skipped")],
         "best_trial": best["trial_id"],
         "best_holdout_score": best["score"],
         "ensemble_trials": clf.ensemble_trials_,

@@ -35,6 +35,8 @@ __all__ = [
     "ESTIMATE_MARGIN",
     "network_size",
     "network_flops",
+    "network_flops_floor",
+    "search_aims",
     "latency_estimate_ms",
     "latency_is_measured",
     "search_penalty",
@@ -92,6 +94,12 @@ def network_flops(task, genotype, settings):
     return network_cost(genotype, task.image_shape, task.num_outputs, **network_size(settings)).flops
 
 
+def network_flops_floor(task, settings):
+    """Multiply-adds per image of the cheapest network a trial of these settings can derive."""
+    arguments = (task.primitives, int(settings["nodes"]), task.image_shape, task.num_outputs)
+    return edge_costs(*arguments, **network_size(settings)).cheapest()
+
+
 def latency_is_measured(task):
     """Whether trials' latencies can be measured here: the latency table describes this machine.
 
@@ -130,13 +138,13 @@ def search_penalty(task, settings):
     images, ``network_channels`` and ``network_cells``), not the supernet's.
     """
     weights = {"flops": FLOPS_WEIGHT, "latency": task.latency_weight or LATENCY_WEIGHT}
-    penalties = [CostPenalty(costs, budget, weights[kind]) for kind, costs, budget in _aims(task, settings)]
+    penalties = [CostPenalty(costs, budget, weights[kind]) for kind, costs, budget in search_aims(task, settings)]
     if not penalties:
         return None
     return penalties[0] if len(penalties) == 1 else PenaltySum(penalties)
 
 
-def _aims(task, settings):
+def search_aims(task, settings):
     """``(kind, EdgeCosts, target)`` of each budget the search and the derivation aim at (see `LATENCY_AIM`)."""
     arguments = (task.primitives, int(settings["nodes"]), task.image_shape, task.num_outputs)
     aims = []
@@ -157,7 +165,7 @@ def fit_genotype_to_budgets(task, settings, genotype, weights, max_skip_connecti
     share of the latency budget aimed at (see `LATENCY_AIM`). Without
     budgets, ``genotype``.
     """
-    for kind, costs, target in _aims(task, settings):
+    for kind, costs, target in search_aims(task, settings):
         if kind == "latency" and latency_aim is not None:
             target = latency_aim * task.max_latency_ms
         genotype = fit_to_budget(genotype, costs, target, weights, max_skip_connections)
@@ -231,7 +239,7 @@ def check_size_can_meet_budgets(task, settings):
             measured here).
     """
     budgets = {"flops": task.max_flops, "latency": task.max_latency_ms}
-    for kind, costs, _ in _aims(task, settings):
+    for kind, costs, _ in search_aims(task, settings):
         least, budget = costs.cheapest(), budgets[kind]
         if kind == "flops" and least > budget:
             raise FailedTrialError(f"too costly: every cell of this network size takes at least {least} "

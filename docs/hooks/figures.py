@@ -19,7 +19,9 @@ Registered under ``hooks:`` in ``mkdocs.yml``. At every build:
   - ``figures/long_search.png``: resident memory and seconds after each trial of
     two 100-trial searches (``benchmarks/results/long_search_{test,tiny}_random_100.json``);
   - ``figures/anytime.png``: test accuracy against the time budget on digits and
-    MNIST-10k, with AutoKeras's points (``benchmarks/results/anytime_{digits,mnist10k}.json``);
+    MNIST-10k, with AutoKeras's points, before and after time-limited fits
+    began with a random-cell baseline
+    (``benchmarks/results/anytime_{digits,mnist10k}{,_baseline_first}.json``);
   - ``figures/latency.png``: test accuracy against measured latency with and without a
     latency budget (``benchmarks/results/latency_mnist10k_sizes{,_seed1,_seed2}.json``).
 
@@ -174,7 +176,12 @@ def _draw_long_search(runs):
 
 
 def _draw_anytime(runs):
-    """``runs``: ``(task, results path)`` of each ``benchmarks/anytime.py`` run to draw, side by side."""
+    """``runs``: ``(task, [(label, results path, colour), ...])`` of ``benchmarks/anytime.py``, a panel per task.
+
+    Each results file is drawn as the mean of its seeds at each budget, with
+    every fit as a dot at its own seconds; AutoKeras's points come from the
+    first file that has them.
+    """
 
     def draw(path):
         from matplotlib.figure import Figure
@@ -182,19 +189,22 @@ def _draw_anytime(runs):
 
         from autoarch.figures import figure_or_png
 
-        fig = Figure(figsize=(4 * len(runs), 3.2))
+        fig = Figure(figsize=(4.5 * len(runs), 3.4))
         axes = fig.subplots(1, len(runs), squeeze=False)[0]
-        for axis, (task, results) in zip(axes, runs):
-            with open(results) as file:
-                figures = json.load(file)
-            points = [point for point in figures["points"] if "error" not in point]
-            budgets = sorted({point["budget"] for point in points})
-            accuracy = {b: [p["test_accuracy"] * 100 for p in points if p["budget"] == b] for b in budgets}
-            axis.plot([p["fit_seconds"] for p in points], [p["test_accuracy"] * 100 for p in points],
-                      marker=".", linestyle="none", color="tab:blue", alpha=0.4)
-            means = [sum(accuracy[b]) / len(accuracy[b]) for b in budgets]
-            axis.plot(budgets, means, marker="o", color="tab:blue", label="autoarch, mean of seeds at the budget")
-            for peer in figures.get("autokeras", []):
+        for axis, (task, curves) in zip(axes, runs):
+            peers = []
+            for label, results, colour in curves:
+                with open(results) as file:
+                    figures = json.load(file)
+                points = [point for point in figures["points"] if "error" not in point]
+                budgets = sorted({point["budget"] for point in points})
+                accuracy = {b: [p["test_accuracy"] * 100 for p in points if p["budget"] == b] for b in budgets}
+                axis.plot([p["fit_seconds"] for p in points], [p["test_accuracy"] * 100 for p in points],
+                          marker=".", linestyle="none", color=colour, alpha=0.4)
+                means = [sum(accuracy[b]) / len(accuracy[b]) for b in budgets]
+                axis.plot(budgets, means, marker="o", color=colour, label=label)
+                peers = peers or figures.get("autokeras", [])
+            for peer in peers:
                 if "error" not in peer:
                     axis.plot(peer["fit_s"], peer["test_acc"] * 100, marker="s", linestyle="none",
                               label=f"AutoKeras, {peer['max_trials']} trial(s), at its wall time")
@@ -203,7 +213,7 @@ def _draw_anytime(runs):
             axis.set_xticks([8, 15, 30, 60, 120, 240, 480, 1800],
                             labels=["8", "15", "30", "60", "120", "240", "480", "1800"])
             axis.xaxis.set_minor_formatter(NullFormatter())
-            axis.legend(fontsize="x-small", loc="center right")
+            axis.legend(fontsize="x-small", loc="lower right")
         fig.tight_layout()
         return figure_or_png(fig, path, dpi=90)
 
@@ -252,7 +262,12 @@ def _figures(config):
         ("--preset test", os.path.join(results, "long_search_test_random_100.json")),
         ("--preset tiny", os.path.join(results, "long_search_tiny_random_100.json")),
     ]
-    anytime = [(task, os.path.join(results, f"anytime_{task}.json")) for task in ("digits", "mnist10k")]
+    anytime = [
+        (task, [("autoarch, first trial searched (earlier code), mean of seeds", os.path.join(results, f"anytime_{task}.json"), "tab:gray"),
+                ("autoarch, first trial a random-cell baseline, mean of seeds",
+                 os.path.join(results, f"anytime_{task}_baseline_first.json"), "tab:blue")])
+        for task in ("digits", "mnist10k")
+    ]
     latency = [os.path.join(results, f"latency_mnist10k_{tag}.json") for tag in ("sizes", "sizes_seed1", "sizes_seed2")]
     return [
         ("darts_v2.png", _draw_genotype(_darts_v2, "DARTS-V2 (the DARTS paper's CIFAR-10 cells)"), []),
@@ -270,7 +285,7 @@ def _figures(config):
         ("alphas_reduce.png", _draw_alphas(config, "reduce"), [_data_file(config, "alphas.json")]),
         ("trial_scores.png", _draw_trial_scores(config), [_data_file(config, "results.json")]),
         ("long_search.png", _draw_long_search(long_search), [path for _, path in long_search]),
-        ("anytime.png", _draw_anytime(anytime), [path for _, path in anytime]),
+        ("anytime.png", _draw_anytime(anytime), [path for _, curves in anytime for _, path, _ in curves]),
         ("latency.png", _draw_latency(latency), latency),
     ]
 

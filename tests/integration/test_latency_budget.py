@@ -77,3 +77,25 @@ def test_this_machines_latency_is_measured_for_every_trial_and_the_final_model(t
     axes = figure.axes[0]
     assert axes.get_xlabel().startswith("latency")
     assert any(line.get_label() == "budget" for line in axes.get_lines())
+
+
+def test_a_tight_budget_gives_the_first_trial_a_network_size_that_fits(tmp_path, digits_uint8):
+    """The default 8 channels cannot meet ``max_flops`` with room to choose: the searched first trial gets 4."""
+    from autoarch.darts.costs import edge_costs
+    from autoarch.runtime import gpu_present
+    from autoarch.tuning.budget_sizes import ROOM
+    from autoarch.tuning.space import search_primitives
+
+    x, y, _, _ = digits_uint8
+    space = tiny_space(network_channels=[8, 4])
+    primitives = search_primitives(space, gpu_present())
+    floors = {channels: edge_costs(primitives, space["nodes"], (8, 8, 1), 10, init_channels=channels,
+                                   layers=space["network_cells"]).cheapest() for channels in (8, 4)}
+    budget = floors[4] / ROOM
+    assert floors[8] > ROOM * budget  # 8 channels would leave the search no room
+    clf = tiny_classifier(tmp_path, genotype=None, search_space=space, max_flops=int(budget))
+    clf.fit(x[:300], y[:300])
+    (row,) = clf.results_
+    assert row["status"] == "COMPLETED"
+    assert row["hyperparameters"]["network_channels"] == 4
+    assert row["flops"] <= budget
