@@ -149,8 +149,11 @@ def alpha_confidence(alphas_path):
     return {**search_confidence(history[-1]), "epochs": len(history)}
 
 
-def fit_once(task_data, seed, search_space, genotype, verbose):
-    """Fit one `ImageClassifier` in a temporary project; returns its figures (and the alpha confidence)."""
+def fit_once(task_data, seed, search_space, genotype, verbose, **options):
+    """Fit one `ImageClassifier` in a temporary project; returns its figures (and the alpha confidence).
+
+    ``options`` are more arguments of the estimator (for example ``refit``).
+    """
     import autoarch
     from autoarch.tuning.trial_folder import TrialFolder
 
@@ -165,6 +168,7 @@ def fit_once(task_data, seed, search_space, genotype, verbose):
             search_space=search_space,
             genotype=genotype,
             verbose=verbose,
+            **options,
         )
         started = time.perf_counter()
         clf.fit(x_fit, y_fit, callbacks=[timer])
@@ -178,6 +182,7 @@ def fit_once(task_data, seed, search_space, genotype, verbose):
             "fit_seconds": round(seconds, 1),
             "parameters": int(clf.model_.count_params()),
             "trial_seconds": trial["seconds"],
+            "holdout_accuracy": trial["metrics"].get("val_accuracy"),
             "train_epochs": int(trial["hyperparameters"]["train_epochs"]),
             "genotype": clf.best_genotype_.to_dict(),
             "genotype_summary": clf.best_genotype_.summary(),
