@@ -182,7 +182,7 @@ def fit_once(task_data, seed, search_space, genotype, verbose, **options):
             "fit_seconds": round(seconds, 1),
             "parameters": int(clf.model_.count_params()),
             "trial_seconds": trial["seconds"],
-            "holdout_accuracy": trial["metrics"].get("val_accuracy"),
+            "holdout_score": trial["score"],
             "train_epochs": int(trial["hyperparameters"]["train_epochs"]),
             "genotype": clf.best_genotype_.to_dict(),
             "genotype_summary": clf.best_genotype_.summary(),

@@ -11,7 +11,7 @@ For a task and a list of seeds, this script fits one
 on the same cell, a random cell of the default space
 (``random_genotype(..., seed=RANDOM_SEED_OFFSET + S)``, as in
 ``benchmarks/ablation.py``, so no search adds its own noise). With the same
-seed, every mode trains the same trial network (its holdout accuracy is
+seed, every mode trains the same trial network (its holdout score is
 reported, and must agree across modes), so the modes differ only in the final
 fit: the per-seed difference to ``keep`` is a paired comparison.
 
@@ -119,7 +119,7 @@ def main():
             with open(result_file, "w") as file:
                 json.dump(report, file, indent=1)
             print(f"{args.task} seed {seed} {mode}: test {run['test_accuracy']:.4f}, holdout "
-                  f"{run['holdout_accuracy']:.4f}, fit {run['fit_seconds']:.1f} s", flush=True)
+                  f"{run['holdout_score']:.4f}, fit {run['fit_seconds']:.1f} s", flush=True)
     print(json.dumps(report["summary"], indent=1))
     print(f"written to {os.path.relpath(result_file)}")
 
