@@ -16,10 +16,10 @@ class ImageClassifier(ClassifierMixin, _ImageEstimator):
 
     Each trial runs a DARTS search (cells of mixed operations, bilevel training),
     derives a genotype, trains that network and scores it on a holdout;
-    keras-tuner chooses each trial's outer hyperparameters. The best trial's
-    network, and those of the trials chosen to join it, then train a little
-    longer on all the data (see ``refit``), and the final model averages
-    their predictions (see ``ensemble_size``).
+    keras-tuner chooses each trial's outer hyperparameters. The final model
+    averages the predictions of the best trial's network and of those chosen
+    to join it (see ``ensemble_size``), as their trials trained them or
+    trained again on all the data (see ``refit``).
 
     The fitted attributes (below) are set only when ``fit`` succeeds: bad
     input leaves an earlier fit untouched, a fit that fails later leaves the
@@ -80,11 +80,13 @@ class ImageClassifier(ClassifierMixin, _ImageEstimator):
             ``"primitives"`` sets the candidate operations.
         verbose: 0 silent; 1 a progress bar per stage and a line per trial;
             2 one line per epoch instead of bars (for logs).
-        refit: how each network of the final model is trained on all the
-            data (the holdout included) after the search: ``"continue"``
-            (default) trains the trial's network further, for an eighth of its
-            epochs; ``"scratch"`` (or True) retrains the trial's genotype from
-            scratch; False keeps the trial's network as it is.
+        refit: whether and how each network of the final model is trained
+            on all the data (the holdout included) after the search: False
+            (default) keeps the trial's network as it is; ``"scratch"`` (or
+            True) retrains the trial's genotype from scratch for the trial's
+            epochs (the most accurate in ``benchmarks/refit.py``, at about
+            twice a one-trial fit's time); ``"continue"`` trains the trial's
+            network further, for an eighth of its epochs.
         ensemble_size: the most trials' networks the final model averages.
             The best trial's comes first; another trial joins while its
             holdout predictions lower the holdout loss of the average

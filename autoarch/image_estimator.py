@@ -83,7 +83,7 @@ class _ImageEstimator(NotebookDisplay, BaseEstimator):
         latency_weight=None,
         search_space=None,
         verbose=1,
-        refit="continue",
+        refit=False,
         ensemble_size=3,
         allow_flips=False,
         genotype=None,

@@ -1,10 +1,11 @@
 """Benchmark: does the final fit on all the data help, or is the trial's network better kept as it is?
 
 After its trials, a fit trains the chosen network once more on all the
-training data, the holdout included (``refit="continue"``, the default: a
-few more epochs from the trial's weights at a quarter of its learning rate;
+training data, the holdout included (``refit="continue"``: a few more
+epochs from the trial's weights at a quarter of its learning rate;
 ``refit="scratch"``: the whole training again from new weights), or keeps
-the trial's network, trained on the other 80% only (``refit=False``).
+the trial's network, trained on the other 80% only (``refit=False``, the
+default since this benchmark measured the three).
 
 For a task and a list of seeds, this script fits one
 `ImageClassifier(max_trials=1, ensemble_size=1, seed=S, refit=MODE)` per mode

@@ -2,9 +2,9 @@
 
 Run: ``python examples/quickstart.py`` (a few minutes on 2 CPU cores). It fits
 `autoarch.ImageClassifier` on three quarters of the digits (each trial: a DARTS
-search, the derived network trained and scored on a holdout; then the best
-trial's network, and the other's if it improves their average on the
-holdout, train a little longer on all of it), prints the trials, the final model's members, the best
+search, the derived network trained and scored on a holdout; then the final
+model averages the best trial's network and the other's, if it improves
+their average on the holdout), prints the trials, the final model's members, the best
 genotype and the accuracy on the quarter nothing trained on, and leaves the
 project (trials, final model) in ``./autoarch_projects/quickstart``.
 

@@ -135,7 +135,8 @@ def estimator():
     images = np.round(data.images * (255 / 16)).astype(np.uint8)
     space = tiny_space(cells=1, nodes=1, network_cells=2, train_epochs=1, primitives=list(SEARCH["primitives"]))
     with tempfile.TemporaryDirectory() as directory:
-        clf = ImageClassifier(devices=2, max_trials=1, search_space=space, seed=0, directory=directory, verbose=0)
+        clf = ImageClassifier(devices=2, max_trials=1, search_space=space, seed=0, directory=directory, verbose=0,
+                              refit="continue")
         replicas = _Replicas()
         clf.fit(images[:200], data.target[:200], callbacks=[replicas])
         predicted = clf.predict(images[300:400])

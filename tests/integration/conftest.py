@@ -53,13 +53,18 @@ def tiny_space(**overrides):
 
 
 def tiny_classifier(directory, **params):
-    """A one-trial `ImageClassifier` on `TINY_SPACE` with `DARTS_V2` fixed: seconds of training, no search."""
+    """A one-trial `ImageClassifier` on `TINY_SPACE` with `DARTS_V2` fixed: seconds of training, no search.
+
+    Its final fit continues the trial's network (``refit="continue"``, not the
+    default), so the tests built on it also see the final fit's own training:
+    resumed, killed, timed and handed to callbacks.
+    """
     import autoarch
     from autoarch.darts import DARTS_V2
 
     settings = dict(
         max_trials=1, tuner="random", seed=0, directory=str(directory), search_space=tiny_space(),
-        genotype=DARTS_V2, ensemble_size=1, verbose=0,
+        genotype=DARTS_V2, ensemble_size=1, verbose=0, refit="continue",
     )
     settings.update(params)
     return autoarch.ImageClassifier(**settings)

@@ -185,7 +185,7 @@ from autoarch.darts import DARTS_V2
 data = np.load(sys.argv[1])
 clf = autoarch.ImageClassifier(
     max_trials=3, tuner="random", seed=0, directory=sys.argv[2], project_name="image_classifier", overwrite=True,
-    search_space=json.loads(sys.argv[3]), genotype=DARTS_V2, verbose=2,
+    search_space=json.loads(sys.argv[3]), genotype=DARTS_V2, verbose=2, refit="continue",
 ).fit(data["x"], data["y"])
 print("RESULTS", json.dumps({
     "model": hasattr(clf, "model_"), "statuses": [row["status"] for row in clf.results_],

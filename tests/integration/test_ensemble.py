@@ -44,7 +44,7 @@ def _members(model):
 def test_the_final_model_averages_the_best_trials_continued_networks(tmp_path, digits_uint8):
     x, y, x_test, y_test = digits_uint8
     recorder = TrainingRecorder()
-    estimator = _classifier(tmp_path, ensemble_size=2)
+    estimator = _classifier(tmp_path, ensemble_size=2, refit="continue")
     estimator.fit(x, y, callbacks=[recorder])
 
     # The best trial first, then the one whose saved holdout predictions
@@ -88,7 +88,7 @@ def test_after_a_resume_the_members_continue_from_their_saved_weights(tmp_path, 
     assert len(first.trainings) == 2  # no final fit
 
     second = TrainingRecorder()
-    resumed = _classifier(tmp_path, max_trials=2, ensemble_size=2)
+    resumed = _classifier(tmp_path, max_trials=2, ensemble_size=2, refit="continue")
     resumed.fit(x, y, callbacks=[second])
     assert resumed.ensemble_trials_ == kept.ensemble_trials_
     trial_ids = [row["trial_id"] for row in kept.results_]

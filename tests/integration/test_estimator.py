@@ -110,7 +110,8 @@ def test_label_forms_come_back_as_given(tmp_path, digits_uint8, form):
     else:
         labels, truth, chance = y % 2 == 0, y_test % 2 == 0, 0.5
     clf = autoarch.ImageClassifier(
-        max_trials=1, directory=tmp_path, genotype=DARTS_V2, search_space=TINY_SPACE, seed=0, verbose=0
+        max_trials=1, directory=tmp_path, genotype=DARTS_V2, search_space={**TINY_SPACE, "train_epochs": 3}, seed=0,
+        verbose=0,
     ).fit(x, labels)
     predicted = clf.predict(x_test)
     assert predicted.dtype == labels.dtype

@@ -14,7 +14,7 @@ from ..test_idx import write_idx
 from .conftest import TINY_SPACE
 
 EXAMPLES = pathlib.Path(__file__).resolve().parents[2] / "examples"
-TINY = ["--max-trials", "1", "--search-space", json.dumps(TINY_SPACE)]
+TINY = ["--max-trials", "1", "--search-space", json.dumps({**TINY_SPACE, "train_epochs": 3})]
 
 pytestmark = pytest.mark.slow
 

@@ -53,7 +53,7 @@ class KillDuringTraining(keras.callbacks.Callback):
 data = np.load({data!r})
 autoarch.ImageClassifier(
     max_trials=2, tuner="random", seed=0, directory={directory!r}, project_name={project!r},
-    search_space={space!r}, genotype=DARTS_V2, ensemble_size=1, verbose=0,
+    search_space={space!r}, genotype=DARTS_V2, ensemble_size=1, verbose=0, refit="continue",
 ).fit(data["x"], data["y"], callbacks=[KillDuringTraining(at=2)])
 """
 

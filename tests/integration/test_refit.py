@@ -1,4 +1,4 @@
-"""The final fit's three modes: ``refit="continue"`` (default), ``"scratch"`` and False.
+"""The final fit's three modes: ``refit=False`` (default), ``"continue"`` and ``"scratch"``.
 
 Real training of `DARTS_V2` at tiny size on digits (no search stage). A callback
 records, for every training, its epochs, its steps and the network's weights
@@ -61,11 +61,10 @@ def _classifier(tmp_path, **params):
     return autoarch.ImageClassifier(**settings)
 
 
-def test_continue_is_the_default_and_resumes_the_best_trials_network_on_all_data(tmp_path, digits_uint8):
+def test_continue_resumes_the_best_trials_network_on_all_data(tmp_path, digits_uint8):
     x, y, x_test, y_test = digits_uint8
     recorder = TrainingRecorder()
-    estimator = _classifier(tmp_path)
-    assert estimator.refit == "continue"
+    estimator = _classifier(tmp_path, refit="continue")
     estimator.fit(x, y, validation_split=0.2, callbacks=[recorder])
 
     trial, final = recorder.trainings
@@ -87,7 +86,7 @@ def test_continue_after_a_resume_loads_the_trials_weights_from_disk(tmp_path, di
 
     # A new estimator (as after a restart): the trial is done, only the final fit runs.
     second = TrainingRecorder()
-    _classifier(tmp_path).fit(x, y, callbacks=[second])
+    _classifier(tmp_path, refit="continue").fit(x, y, callbacks=[second])
     (final,) = second.trainings
     assert _same(final["begin"], trial["end"])
 
@@ -116,10 +115,11 @@ def test_refit_true_means_scratch(tmp_path, digits_uint8):
     assert _same(final["begin"], trial["begin"])
 
 
-def test_no_refit_keeps_the_trials_network(tmp_path, digits_uint8):
+def test_no_refit_is_the_default_and_keeps_the_trials_network(tmp_path, digits_uint8):
     x, y, x_test, _ = digits_uint8
     recorder = TrainingRecorder()
-    estimator = _classifier(tmp_path, refit=False)
+    estimator = _classifier(tmp_path)
+    assert estimator.refit is False
     estimator.fit(x, y, callbacks=[recorder])
 
     (trial,) = recorder.trainings
@@ -130,7 +130,7 @@ def test_no_refit_keeps_the_trials_network(tmp_path, digits_uint8):
 def test_continue_with_validation_data_adds_no_training(tmp_path, digits_uint8):
     x, y, x_test, y_test = digits_uint8
     recorder = TrainingRecorder()
-    estimator = _classifier(tmp_path)
+    estimator = _classifier(tmp_path, refit="continue")
     estimator.fit(x, y, validation_data=(x_test, y_test), callbacks=[recorder])
     # The trial trained on all of x already; the validation data is never trained on.
     assert len(recorder.trainings) == 1
