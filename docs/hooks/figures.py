@@ -23,7 +23,7 @@ Registered under ``hooks:`` in ``mkdocs.yml``. At every build:
     began with a random-cell baseline
     (``benchmarks/results/anytime_{digits,mnist10k}{,_baseline_first}.json``);
   - ``figures/latency.png``: test accuracy against measured latency with and without a
-    latency budget (``benchmarks/results/latency_mnist10k_sizes{,_seed1,_seed2}.json``).
+    latency budget (``benchmarks/results/latency_mnist10k_sizes_budget_sizes.json``).
 
 - ``on_page_markdown`` replaces the marker ``<!-- autoarch:settings-table -->``
   with the table of the outer search space's defaults, computed by
@@ -268,7 +268,7 @@ def _figures(config):
                  os.path.join(results, f"anytime_{task}_baseline_first.json"), "tab:blue")])
         for task in ("digits", "mnist10k")
     ]
-    latency = [os.path.join(results, f"latency_mnist10k_{tag}.json") for tag in ("sizes", "sizes_seed1", "sizes_seed2")]
+    latency = [os.path.join(results, "latency_mnist10k_sizes_budget_sizes.json")]
     return [
         ("darts_v2.png", _draw_genotype(_darts_v2, "DARTS-V2 (the DARTS paper's CIFAR-10 cells)"), []),
         (
