@@ -149,6 +149,14 @@ def alpha_confidence(alphas_path):
     return {**search_confidence(history[-1]), "epochs": len(history)}
 
 
+def save_report(report, path):
+    """Write ``report`` as JSON to ``path`` atomically: a run killed mid-write leaves the previous file whole."""
+    temporary = f"{path}.tmp"
+    with open(temporary, "w") as file:
+        json.dump(report, file, indent=1)
+    os.replace(temporary, path)
+
+
 def fit_once(task_data, seed, search_space, genotype, verbose, **options):
     """Fit one `ImageClassifier` in a temporary project; returns its figures (and the alpha confidence).
 
@@ -386,10 +394,7 @@ def main():
     def save():
         report["summary"] = summarise(report["runs"], args.variants)
         report["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-        temporary = f"{result_file}.tmp"
-        with open(temporary, "w") as file:
-            json.dump(report, file, indent=1)
-        os.replace(temporary, result_file)
+        save_report(report, result_file)
 
     for seed in args.seeds:
         cell = random_genotype(primitives, nodes, seed=RANDOM_SEED_OFFSET + seed)

@@ -39,7 +39,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from ablation import TASKS, fit_once, load_task  # noqa: E402
+from ablation import TASKS, fit_once, load_task, save_report  # noqa: E402
 
 CELL_SEED_OFFSET = 2000
 
@@ -106,9 +106,7 @@ def main():
             figures.pop("epoch_seconds")
             report["runs"].append({"cell": cell, "seed": seed, **figures})
             report["summary"] = decompose(report["runs"], args.cells, seeds)
-            with open(result_file + ".tmp", "w") as file:
-                json.dump(report, file, indent=1)
-            os.replace(result_file + ".tmp", result_file)
+            save_report(report, result_file)
             print(f"{args.task} cell {cell} seed {seed}: test accuracy {figures['test_accuracy']:.4f}, "
                   f"fit {figures['fit_seconds']:.1f} s, {figures['genotype_summary']}", flush=True)
     print(json.dumps(report["summary"], indent=1))

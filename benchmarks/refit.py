@@ -38,7 +38,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from ablation import RANDOM_SEED_OFFSET, TASKS, fit_once, load_task  # noqa: E402
+from ablation import RANDOM_SEED_OFFSET, TASKS, fit_once, load_task, save_report  # noqa: E402
 
 MODES = {"keep": False, "continue": "continue", "scratch": "scratch"}
 """Each mode's ``refit`` argument."""
@@ -117,8 +117,7 @@ def main():
             run = {"mode": mode, "seed": seed, **figures}
             report["runs"].append(run)
             report["summary"] = paired(report["runs"], modes)
-            with open(result_file, "w") as file:
-                json.dump(report, file, indent=1)
+            save_report(report, result_file)
             print(f"{args.task} seed {seed} {mode}: test {run['test_accuracy']:.4f}, holdout "
                   f"{run['holdout_score']:.4f}, fit {run['fit_seconds']:.1f} s", flush=True)
     print(json.dumps(report["summary"], indent=1))
