@@ -20,7 +20,7 @@ import sys
 __all__ = ["main"]
 
 TUNERS = ("bayesian", "random", "hyperband", "evolution")
-"""The ``--tuner`` names (those of `autoarch.tuning.tuner.TUNERS`)."""
+"""The ``--tuner`` names (those of `autoarch.tuning.oracles.TUNERS`)."""
 
 _EXIT_OK, _EXIT_FAILED, _EXIT_USAGE, _EXIT_INTERRUPTED = 0, 1, 2, 130
 

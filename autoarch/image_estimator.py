@@ -43,7 +43,8 @@ from autoarch.tuning.cost_budgets import check_latency_table, latency_is_measure
 from autoarch.tuning.final_fit import REFIT_MODES, final_fit, refit_mode, trial_latency
 from autoarch.tuning.ranking import as_objective
 from autoarch.tuning.trial import make_task
-from autoarch.tuning.tuner import TUNERS, make_tuner
+from autoarch.tuning.oracles import TUNERS
+from autoarch.tuning.tuner import make_tuner
 from autoarch.tuning.user_callbacks import check_callbacks
 
 __all__ = []  # the estimators are public through autoarch.classifier and autoarch.regressor

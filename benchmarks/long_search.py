@@ -137,7 +137,7 @@ def oracle_only(trials, seed, samples):
     import numpy as np
 
     from autoarch.tuning import space as space_module
-    from autoarch.tuning.tuner import make_oracle
+    from autoarch.tuning.oracles import make_oracle
 
     space = space_module.default_space(samples, (8, 8, 1))
     oracle = make_oracle("bayesian", keras_tuner.Objective("val_accuracy", "max"), trials, seed=seed)

@@ -21,7 +21,7 @@ from keras_tuner.src import protos
 
 from autoarch.tuning import chief_access, distributed
 from autoarch.tuning.distributed import Leases
-from autoarch.tuning.tuner import make_oracle
+from autoarch.tuning.oracles import make_oracle
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

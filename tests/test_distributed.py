@@ -18,7 +18,9 @@ from keras_tuner.src.engine.trial import TrialStatus
 from autoarch import project
 from autoarch.tuning import distributed, space
 from autoarch.tuning.distributed import Leases
-from autoarch.tuning.tuner import DartsTuner, make_oracle, read_results
+from autoarch.tuning.oracles import make_oracle
+from autoarch.tuning.trial_results import read_results
+from autoarch.tuning.tuner import DartsTuner
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

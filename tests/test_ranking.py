@@ -3,7 +3,7 @@
 import keras_tuner
 
 from autoarch.tuning.ranking import Entry, best_row, direction_of, ordered, rank_key, rank_rows, ranked_trials
-from autoarch.tuning.tuner import read_results
+from autoarch.tuning.trial_results import read_results
 from tests.test_tuner import _finished_oracle
 
 

@@ -3,7 +3,8 @@
 import keras_tuner
 import pytest
 
-from autoarch.tuning.tuner import TUNERS, best_trial, ensemble_candidates, make_oracle, ranked_trials
+from autoarch.tuning.oracles import TUNERS, make_oracle
+from autoarch.tuning.ranking import best_trial, ensemble_candidates, ranked_trials
 
 OBJECTIVE = keras_tuner.Objective("val_accuracy", "max")
 

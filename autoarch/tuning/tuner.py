@@ -1,7 +1,7 @@
-"""The keras-tuner side: oracles by name, and the tuner that runs DARTS trials.
+"""The keras-tuner side: the tuner that runs DARTS trials.
 
-Every named oracle tries the space's defaults first (so one trial runs the
-tuned defaults, not a random draw), then explores. `DartsTuner` is a
+`make_tuner` gives one fit's tuner, over the oracle `autoarch.tuning.oracles`
+names (every named oracle tries the space's defaults first). `DartsTuner` is a
 `keras_tuner` `BaseTuner`: keras-tuner persists the oracle and every trial
 under ``directory/project_name``, resumes a stopped search and requeues a trial
 that was killed; the tuner adds per trial its genotype, network weights,
@@ -11,7 +11,6 @@ oracle and the workers run the trials (`autoarch.tuning.distributed`).
 """
 
 import contextlib
-import copy
 import errno
 import io
 import logging
@@ -19,7 +18,6 @@ import math
 import os
 import statistics
 import time
-import warnings
 
 import keras
 import keras_tuner
@@ -37,8 +35,16 @@ from autoarch.runtime import clear_kernel_cache, released_graphs
 from autoarch.tuning import distributed
 from autoarch.tuning import space as space_module
 from autoarch.tuning.budget import no_time_to_train, planned_seconds, stage_timing
-from autoarch.tuning.evolution import RegularizedEvolutionOracle
+from autoarch.tuning.oracles import (  # noqa: F401  (the oracles: re-exported for old imports)
+    TUNERS,
+    BayesianOracle,
+    EvolutionOracle,
+    HyperbandOracle,
+    RandomOracle,
+    make_oracle,
+)
 from autoarch.tuning.ranking import Entry, best_trial, ensemble_candidates, ordered, ranked_trials
+from autoarch.tuning.trial_results import read_results
 from autoarch.tuning.cost_budgets import (
     build_within_latency_budget,
     check_measured_latency,
@@ -79,118 +85,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("autoarch")
-
-TUNERS = ("random", "bayesian", "hyperband", "evolution")
-"""The oracle names ``tuner=`` accepts (or pass a `keras_tuner.Oracle`)."""
-
-
-
-class _DefaultsFirst:
-    """Oracle mixin: the first proposal is every hyperparameter's default."""
-
-    def _random_values(self):
-        if not getattr(self, "_defaults_proposed", False):
-            self._defaults_proposed = True
-            active = keras_tuner.HyperParameters()
-            values = {}
-            for hp in self.hyperparameters.space:
-                active.merge([hp])
-                if active.is_active(hp):
-                    values[hp.name] = hp.default
-            return values
-        return super()._random_values()
-
-    def get_state(self):
-        return {**super().get_state(), "defaults_proposed": getattr(self, "_defaults_proposed", False)}
-
-    def set_state(self, state):
-        super().set_state(state)
-        self._defaults_proposed = state.get("defaults_proposed", False)
-
-
-class RandomOracle(_DefaultsFirst, keras_tuner.oracles.RandomSearchOracle):
-    """keras-tuner's random search, defaults first."""
-
-
-class BayesianOracle(_DefaultsFirst, keras_tuner.oracles.BayesianOptimizationOracle):
-    """keras-tuner's Gaussian-process Bayesian optimisation, defaults first."""
-
-
-class HyperbandOracle(_DefaultsFirst, keras_tuner.oracles.HyperbandOracle):
-    """keras-tuner's Hyperband over the training epochs, defaults first, capped at ``max_trials``."""
-
-    def __init__(self, *args, max_trials=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.max_trials = max_trials
-
-
-class EvolutionOracle(_DefaultsFirst, RegularizedEvolutionOracle):
-    """autoarch's regularized evolution, defaults first."""
-
-
-def make_oracle(tuner, objective, max_trials, seed=None, max_epochs=None):
-    """The oracle for ``tuner`` (a name of `TUNERS`, or a `keras_tuner.Oracle`, copied: see below).
-
-    Failed trials never stop the search early: the limit of consecutive failures
-    is the trial count. A trial whose worker was lost (distributed search) is
-    retried once by another worker (``max_retries_per_trial=1``); failed trials
-    are never retried. An oracle given is deep-copied, so the fit never changes
-    it; its own ``max_trials`` and seed are used, with a `UserWarning` when they
-    differ from ``max_trials`` and ``seed``.
-
-    Args:
-        tuner: the name or an oracle.
-        objective: a `keras_tuner.Objective`.
-        max_trials: trials to run.
-        seed: seeds the oracle; None draws a random seed.
-        max_epochs: Hyperband's largest training-epoch budget.
-
-    Raises:
-        ValueError: an unknown name.
-    """
-    if isinstance(tuner, keras_tuner.Oracle):
-        return _copied_oracle(tuner, max_trials, seed)
-    common = {
-        "objective": objective,
-        # keras-tuner's oracles read a seed of 0 as "no seed" (``seed or random...``).
-        "seed": None if seed is None else int(seed) + 1,
-        "max_consecutive_failed_trials": max_trials + 1,
-        # Only a trial ended as INVALID is retried: in autoarch, one whose worker was lost.
-        "max_retries_per_trial": 1,
-    }
-    if tuner == "random":
-        return RandomOracle(max_trials=max_trials, **common)
-    if tuner == "bayesian":
-        return BayesianOracle(max_trials=max_trials, num_initial_points=2, **common)
-    if tuner == "hyperband":
-        return HyperbandOracle(max_epochs=max(2, int(max_epochs)), factor=3, max_trials=max_trials, **common)
-    if tuner == "evolution":
-        population = max(2, min(10, max_trials // 2))
-        return EvolutionOracle(
-            max_trials=max_trials, population_size=population, sample_size=min(3, population), **common
-        )
-    raise ValueError(f"tuner must be one of {', '.join(TUNERS)} or a keras_tuner.Oracle, got {tuner!r}")
-
-
-def _copied_oracle(oracle, max_trials, seed):
-    """A copy of a user's ``oracle``, so that a fit never changes it.
-
-    Warns when the oracle's own ``max_trials`` or seed differ from the
-    estimator's: the oracle's win.
-    """
-    copied = copy.deepcopy(oracle)
-    differences = []
-    if copied.max_trials != max_trials:
-        differences.append(f"max_trials={copied.max_trials!r} (the estimator's: {max_trials!r})")
-    if seed is not None and copied.seed != seed:
-        differences.append(f"seed={copied.seed!r} (the estimator's: {seed!r})")
-    if differences:
-        warnings.warn(
-            f"the {type(copied).__name__} given as tuner keeps its own " + " and ".join(differences),
-            UserWarning,
-            stacklevel=6,  # the user's fit call
-        )
-    return copied
 
 
 def make_tuner(tuner, objective, max_trials, space, project_dir, *, seed=None, overwrite=False, verbose=1,
@@ -569,65 +463,3 @@ def _lacks_disk_space(error):
             return True
         error = error.__cause__ or error.__context__
     return False
-
-
-def read_results(oracle, project_dir):
-    """One row per trial: id, hyperparameters, genotype, score, parameters, seconds,
-    search confidence, status, failure reason, the worker that ran it and its
-    rank, in start order.
-
-    A trial still marked running that no tuner runs (its process was killed, or
-    the time limit ended the search before its retry) is ``"INTERRUPTED"``, and
-    so is one whose worker was lost and that waits for a retry. ``worker`` is
-    the ``KERASTUNER_TUNER_ID`` of the process that ran the trial last
-    (``"tuner0"`` without distribution). ``rank`` is the trial's place in
-    `autoarch.tuning.ranking.ranked_trials` (1 is the best; None for a trial
-    that did not complete), and ``objective`` and ``direction`` say what the
-    ``score`` is. ``flops`` are the network's multiply-adds per image
-    (`autoarch.darts.costs`); with a latency budget, ``latency_ms`` is its
-    measured and ``latency_estimate_ms`` its estimated latency per image
-    (`autoarch.tuning.cost_budgets`). ``epoch_seconds`` (steady) and ``first_epoch_seconds``
-    (tracing included) time the trial's training epochs, and
-    ``stopped_by_time_limit`` says whether the time limit cut its training,
-    and ``search_skipped`` why the trial trained a random cell without a
-    search (too little time for one; None when it searched or was given a cell).
-    """
-    ranks = {trial.trial_id: rank for rank, trial in enumerate(ranked_trials(oracle), 1)}
-    rows = []
-    for trial_id in oracle.start_order:
-        trial = oracle.trials[trial_id]
-        result = TrialFolder.of(project_dir, trial_id).read_result()
-        status = trial.status
-        reason = result.get("reason")
-        if status in (TrialStatus.RUNNING, TrialStatus.INVALID) and not any(
-            t.trial_id == trial_id for t in oracle.ongoing_trials.values()
-        ):
-            status = "INTERRUPTED"
-            reason = "stopped before it finished (killed, or the time limit); a rerun resumes it"
-        elif status == TrialStatus.FAILED and not reason:
-            reason = trial.message  # set by the chief when the trial lost its worker too often
-        rows.append(
-            {
-                "trial_id": trial_id,
-                "hyperparameters": dict(trial.hyperparameters.values),
-                "genotype": result.get("genotype"),
-                "score": None if trial.score is None else float(trial.score),
-                "parameters": result.get("parameters"),
-                "flops": result.get("flops"),
-                "latency_ms": result.get("latency_ms"),
-                "latency_estimate_ms": result.get("latency_estimate_ms"),
-                "seconds": result.get("seconds"),
-                "epoch_seconds": result.get("epoch_seconds"),
-                "first_epoch_seconds": result.get("first_epoch_seconds"),
-                "stopped_by_time_limit": result.get("stopped_by_time_limit"),
-                "search_confidence": result.get("search_confidence"),
-                "search_skipped": result.get("search_skipped"),
-                "status": status,
-                "reason": reason if status != TrialStatus.COMPLETED else None,
-                "worker": result.get("worker"),
-                "rank": ranks.get(trial_id),
-                "objective": oracle.objective.name,
-                "direction": oracle.objective.direction,
-            }
-        )
-    return rows

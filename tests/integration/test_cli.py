@@ -198,7 +198,7 @@ def test_help_of_each_command(command, capsys):
 
 
 def test_the_tuner_choices_are_the_library_ones():
-    from autoarch.tuning.tuner import TUNERS
+    from autoarch.tuning.oracles import TUNERS
 
     assert set(cli.TUNERS) == set(TUNERS)
 
