@@ -34,7 +34,8 @@ from autoarch.inputs import (
 )
 from autoarch.latency import LATENCY_TARGETS, LatencyTable, cached_table, device_fingerprint, measure_model_ms
 from autoarch.parameters import Checked, Constraint, check_parameters, integer
-from autoarch.runtime import configure_cpu_threads, device_strategy, gpu_present, released_graphs, resolve_devices
+from autoarch.runtime import (configure_cpu_threads, device_strategy, gpu_present, released_graphs, remapping_off,
+                              resolve_devices)
 from autoarch.tuning import distributed
 from autoarch.tuning import space as space_module
 from autoarch.tuning.budget import TimeBudget
@@ -276,7 +277,7 @@ class _ImageEstimator(NotebookDisplay, BaseEstimator):
             keras.utils.set_random_seed(self.seed)
         # A project named after the fit's identity is shared only by fits of the same data alike: take turns.
         wait = self.project_name is None
-        with log_output(verbose), distributed.project_lock(project_dir, wait), released_graphs():
+        with log_output(verbose), distributed.project_lock(project_dir, wait), released_graphs(), remapping_off():
             task = self._task(data, targets, encoder.n_outputs, splits, validation, primitives, started, callbacks,
                               latency_table)
             space = sized_for_budgets(space, task)
