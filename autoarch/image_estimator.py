@@ -34,8 +34,7 @@ from autoarch.inputs import (
 )
 from autoarch.latency import LATENCY_TARGETS, LatencyTable, cached_table, device_fingerprint, measure_model_ms
 from autoarch.parameters import Checked, Constraint, check_parameters, integer
-from autoarch.runtime import (configure_cpu_threads, device_strategy, gpu_present, released_graphs, remapping_off,
-                              resolve_devices)
+from autoarch.runtime import configure_cpu_threads, device_strategy, gpu_present, released_graphs, resolve_devices
 from autoarch.tuning import distributed
 from autoarch.tuning import space as space_module
 from autoarch.tuning.budget import TimeBudget
@@ -277,7 +276,7 @@ class _ImageEstimator(NotebookDisplay, BaseEstimator):
             keras.utils.set_random_seed(self.seed)
         # A project named after the fit's identity is shared only by fits of the same data alike: take turns.
         wait = self.project_name is None
-        with log_output(verbose), distributed.project_lock(project_dir, wait), released_graphs(), remapping_off():
+        with log_output(verbose), distributed.project_lock(project_dir, wait), released_graphs():
             task = self._task(data, targets, encoder.n_outputs, splits, validation, primitives, started, callbacks,
                               latency_table)
             space = sized_for_budgets(space, task)

@@ -1,6 +1,5 @@
-"""Process-wide TensorFlow state: CPU threads, the graph optimizer's passes, the
-devices a trial trains on, and the traced graphs a finished trial must not leave
-behind."""
+"""Process-wide TensorFlow state: CPU threads, the devices a trial trains on, and
+the traced graphs a finished trial must not leave behind."""
 
 import contextlib
 import gc
@@ -11,7 +10,6 @@ from autoarch.parameters import is_integer
 
 __all__ = [
     "configure_cpu_threads",
-    "remapping_off",
     "gpu_present",
     "resolve_devices",
     "device_strategy",
@@ -54,52 +52,6 @@ def configure_cpu_threads(inter_op_threads=None):
         logger.debug("TensorFlow already started: CPU threading left as it is")
         return False
     return True
-
-
-@contextlib.contextmanager
-def remapping_off():
-    """Run the block with Grappler's remapping pass off, on CPU, unless the user set that pass.
-
-    TensorFlow's graph optimizer (Grappler) optimizes every traced function when
-    it is first called; its remapping pass replaces op patterns by fused kernels.
-    On autoarch's supernets and networks on CPU, switching that pass off changed
-    no result (the same cells, weights and test accuracies on 9 fits of 300
-    digits, all digits and MNIST-10k) and made fits of a few hundred to 1,500
-    images about a second shorter (3-9%), with no more memory; on MNIST-10k the
-    difference was within the machine's noise (``benchmarks/fixed_costs.py
-    --grappler``). Switching the whole optimizer off was as fast but took 28%
-    more peak memory, so only this pass is off.
-
-    Nothing changes when a GPU is visible (its fused kernels matter there) or
-    when the user set ``remapping`` with `tf.config.optimizer.set_experimental_options`.
-    On exit the option is unset again, so TensorFlow's options are as they
-    were. Like every TensorFlow option, it applies to the whole process while
-    the block runs.
-    """
-    import tensorflow as tf
-
-    if gpu_present() or "remapping" in tf.config.optimizer.get_experimental_options():
-        yield
-        return
-    tf.config.optimizer.set_experimental_options({"remapping": False})
-    try:
-        yield
-    finally:
-        _unset_remapping(tf)
-
-
-def _unset_remapping(tf):
-    """Unset the remapping option again; where TensorFlow offers no way, set it on (its default)."""
-    from tensorflow.python.eager import context
-
-    # TensorFlow has no public way to unset an option: remove the key from its
-    # options, then set none, which makes the next function call read them again.
-    options = getattr(context.context(), "_optimizer_experimental_options", None)
-    if isinstance(options, dict):
-        options.pop("remapping", None)
-        tf.config.optimizer.set_experimental_options({})
-    else:
-        tf.config.optimizer.set_experimental_options({"remapping": True})
 
 
 def _logical_count(kind):

@@ -11,10 +11,6 @@ import os
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
-from tensorflow.core.protobuf import config_pb2
-from tensorflow.core.protobuf.rewriter_config_pb2 import RewriterConfig
-from tensorflow.python.eager import context
 
 import autoarch
 from autoarch.darts import DARTS_V2, build_network
@@ -23,21 +19,6 @@ from autoarch.step_traces import count_traces
 from .conftest import SharedCallback, tiny_space
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
-
-
-class RemappingSeen(SharedCallback):
-    """Records Grappler's remapping setting that the functions a training calls are given."""
-
-    def __init__(self):
-        super().__init__()
-        self.settings, self.trainings = [], []
-
-    def on_train_begin(self, logs=None):
-        self.trainings.append(True)
-
-    def on_train_batch_begin(self, batch, logs=None):
-        serialized = context.context().function_call_options.config_proto_serialized
-        self.settings.append(config_pb2.ConfigProto.FromString(serialized).graph_options.rewrite_options.remapping)
 
 
 def test_one_search_trace_and_one_network_trace_per_trial(digits_uint8, tmp_path):
@@ -50,22 +31,6 @@ def test_one_search_trace_and_one_network_trace_per_trial(digits_uint8, tmp_path
     # The final fit continues the trial's network with its compiled step, and the
     # holdout is scored from predictions, so nothing else is traced.
     assert dict(traces) == {"SearchNetwork.train_step": 1, "Functional.train_step": 1}
-
-
-def test_every_training_step_runs_without_the_remapping_pass_on_cpu(digits_uint8, tmp_path):
-    """`autoarch.runtime.remapping_off` covers the trial's training and the final fit (the search runs in the same
-    block, but the user's callbacks do not see it), then leaves TensorFlow's options as it found them."""
-    x, y, _, _ = digits_uint8
-    clf = autoarch.ImageClassifier(
-        max_trials=1, seed=0, directory=str(tmp_path), search_space=tiny_space(), refit="continue"
-    )
-    seen = RemappingSeen()
-    before = tf.config.optimizer.get_experimental_options()
-    clf.fit(x[:200], y[:200], callbacks=[seen])
-    expected = RewriterConfig.DEFAULT if tf.config.list_physical_devices("GPU") else RewriterConfig.OFF
-    assert len(seen.trainings) == 2  # the trial's training and the final fit
-    assert len(seen.settings) > 0 and set(seen.settings) == {expected}
-    assert tf.config.optimizer.get_experimental_options() == before
 
 
 def test_count_traces_counts_a_retrace(digits_uint8):
