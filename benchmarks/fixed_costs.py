@@ -19,6 +19,12 @@ Run from the repository root, on a quiet machine::
 
     python benchmarks/fixed_costs.py digits:300 [--seed 0] [--tag before]
         [--autokeras "$(../shared/tools/autokeras/setup.sh)"]
+
+``--trials``, ``--tuner`` and ``--search-space`` run a longer search (the
+stage table describes its first trial; ``fits`` in the JSON times every
+Keras fit), ``--grappler`` sets TensorFlow's optimizer options, and
+``--keep-kernel-cache`` is an experiment: the tuner no longer clears
+TensorFlow's kernel cache between trials.
 """
 
 import argparse
@@ -94,6 +100,18 @@ class StageClock:
 
         keras.Model.fit = timed_fit
 
+    def per_fit(self):
+        """Every Keras fit in order: its model, its first epoch's and its other epochs' seconds."""
+        return [
+            {
+                "model": fit["model"],
+                "first_epoch": round(fit["epoch_ends"][0] - fit["start"], 2) if fit["epoch_ends"] else None,
+                "other_epochs": round(fit["end"] - fit["epoch_ends"][0], 2) if fit["epoch_ends"] else None,
+                "epochs": len(fit["epoch_ends"]),
+            }
+            for fit in self.fits
+        ]
+
     def stages(self, started, ended):
         """The stage table: seconds per stage, in order."""
         search = [f for f in self.fits if f["model"] == "SearchNetwork"]
@@ -140,7 +158,18 @@ def main():
     parser.add_argument("--tag", default="")
     parser.add_argument("--autokeras", help="python of AutoKeras's venv (../shared/tools/autokeras/setup.sh)")
     parser.add_argument("--grappler", help="JSON of tf.config.optimizer experimental options, to try them")
+    parser.add_argument("--trials", type=int, default=1, help="max_trials (the stage table describes the first)")
+    parser.add_argument("--tuner", default="bayesian")
+    parser.add_argument("--search-space", help="JSON merged into the estimator's search_space")
+    parser.add_argument(
+        "--keep-kernel-cache", action="store_true",
+        help="experiment: the tuner does not clear TensorFlow's kernel cache between trials",
+    )
     args = parser.parse_args()
+    if args.keep_kernel_cache:
+        import autoarch.tuning.tuner
+
+        autoarch.tuning.tuner.clear_kernel_cache = lambda: None
     if args.grappler:
         import tensorflow as tf
 
@@ -155,7 +184,10 @@ def main():
     clock = StageClock()
     clock.install()
     with tempfile.TemporaryDirectory() as directory, count_traces() as traces:
-        clf = autoarch.ImageClassifier(max_trials=1, seed=args.seed, directory=directory, verbose=0)
+        clf = autoarch.ImageClassifier(
+            max_trials=args.trials, tuner=args.tuner, seed=args.seed, directory=directory, verbose=0,
+            search_space=json.loads(args.search_space) if args.search_space else None,
+        )
         started = time.monotonic()
         clf.fit(x_fit, y_fit)
         ended = time.monotonic()
@@ -167,7 +199,12 @@ def main():
         "tag": args.tag,
         "grappler": json.loads(args.grappler) if args.grappler else None,
         "train_images": len(x_fit),
+        "trials": args.trials,
+        "tuner": args.tuner,
+        "search_space": json.loads(args.search_space) if args.search_space else None,
+        "kernel_cache_kept": args.keep_kernel_cache,
         "stages_seconds": clock.stages(started, ended),
+        "fits": clock.per_fit(),
         "fit_seconds": round(ended - started, 1),
         "traces": dict(traces),
         "test_accuracy": round(accuracy, 4),
