@@ -166,14 +166,16 @@ def main():
         help="experiment: the tuner does not clear TensorFlow's kernel cache between trials",
     )
     args = parser.parse_args()
+    grappler = json.loads(args.grappler) if args.grappler else None
+    search_space = json.loads(args.search_space) if args.search_space else None
     if args.keep_kernel_cache:
         import autoarch.tuning.tuner
 
         autoarch.tuning.tuner.clear_kernel_cache = lambda: None
-    if args.grappler:
+    if grappler:
         import tensorflow as tf
 
-        tf.config.optimizer.set_experimental_options(json.loads(args.grappler))
+        tf.config.optimizer.set_experimental_options(grappler)
 
     import numpy as np
 
@@ -186,7 +188,7 @@ def main():
     with tempfile.TemporaryDirectory() as directory, count_traces() as traces:
         clf = autoarch.ImageClassifier(
             max_trials=args.trials, tuner=args.tuner, seed=args.seed, directory=directory, verbose=0,
-            search_space=json.loads(args.search_space) if args.search_space else None,
+            search_space=search_space,
         )
         started = time.monotonic()
         clf.fit(x_fit, y_fit)
@@ -197,11 +199,11 @@ def main():
         "task": args.task,
         "seed": args.seed,
         "tag": args.tag,
-        "grappler": json.loads(args.grappler) if args.grappler else None,
+        "grappler": grappler,
         "train_images": len(x_fit),
         "trials": args.trials,
         "tuner": args.tuner,
-        "search_space": json.loads(args.search_space) if args.search_space else None,
+        "search_space": search_space,
         "kernel_cache_kept": args.keep_kernel_cache,
         "stages_seconds": clock.stages(started, ended),
         "fits": clock.per_fit(),

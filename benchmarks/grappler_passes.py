@@ -28,7 +28,6 @@ Run from the repository root, on a quiet machine::
 """
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -67,6 +66,7 @@ def _step_functions(task):
     """``{name: call}``: each call runs one training step of a compiled network on random data."""
     import keras
     import numpy as np
+    import tensorflow as tf
 
     from autoarch.darts import DARTS_V2, SearchNetwork, build_network
     from autoarch.data import paired_search_dataset
@@ -90,8 +90,6 @@ def _step_functions(task):
     network.compile(keras.optimizers.Adam(3e-3), keras.losses.SparseCategoricalCrossentropy(),
                     metrics=[keras.metrics.SparseCategoricalAccuracy()])
     network.make_train_function()
-    import tensorflow as tf
-
     x, y = random_images(shapes["network_shape"])
     batches = iter(tf.data.Dataset.from_tensor_slices((x, y)).batch(batch, drop_remainder=True).repeat())
 
