@@ -1,10 +1,12 @@
-"""Process-wide TensorFlow state: CPU threads, the devices a trial trains on, and
-the traced graphs a finished trial must not leave behind."""
+"""Process-wide TensorFlow state: CPU threads, the devices a trial trains on, the
+traced graphs a finished trial must not leave behind, and seeding that keeps
+the kernels a later trial reuses."""
 
 import contextlib
 import gc
 import logging
 import os
+import random
 
 from autoarch.parameters import is_integer
 
@@ -16,6 +18,7 @@ __all__ = [
     "released_graphs",
     "release_free_heap",
     "clear_kernel_cache",
+    "seed_keeping_kernels",
 ]
 
 logger = logging.getLogger(__name__)
@@ -257,9 +260,51 @@ def clear_kernel_cache():
     per trial of a tiny search that never came back. Clearing it costs the next
     call of a function that is still alive a re-instantiation (about 4 s for a
     trial's network on 2 CPU cores, against about 8 s to trace it again), so
-    the tuner clears it only between trials, never before the final fit of a
-    one-trial search.
+    the tuner clears it only between trials, and not before a trial that
+    reuses a network it keeps (`autoarch.tuning.tuner.DartsTuner.run_trial`).
     """
     from tensorflow.python.eager import context
 
     context.context().clear_kernel_cache()
+
+
+def seed_keeping_kernels(seed):
+    """Seed Python, NumPy, Keras and TensorFlow as `keras.utils.set_random_seed` does, but keep TensorFlow's kernel cache.
+
+    `keras.utils.set_random_seed` sets TensorFlow's global seed, and
+    TensorFlow clears its kernel cache whenever that seed is set (to restart
+    stateful random kernels such as ``tf.random.uniform``). A network whose
+    traced step is still alive then pays its instantiation again on its next
+    call: 13 s instead of 0.8 s for a digits supernet's first search epoch on
+    2 CPU cores (``benchmarks/kernel_cache.py``). autoarch's traced steps draw
+    their randomness from Keras seed generators (stateless kernels whose
+    state is a variable), so keeping their kernels changes no random stream.
+
+    Afterwards the random state is the one `keras.utils.set_random_seed`
+    leaves: Python's and NumPy's generators, Keras's global seed and seed
+    generator, and TensorFlow's global seed and the generator of its operation
+    seeds are set as it sets them (a test compares the two). Falls back to
+    `keras.utils.set_random_seed` where TensorFlow's eager context has no
+    operation-seed generator to set (a TensorFlow that changed its internals).
+
+    Args:
+        seed: an int.
+    """
+    import keras
+    import numpy as np
+    from keras.src.backend.common import global_state
+    from keras.src.random import seed_generator
+    from keras.src.utils import rng_utils
+    from tensorflow.python.eager import context
+
+    eager = context.context()
+    if not (hasattr(eager, "_seed") and hasattr(eager, "_rng")):
+        keras.utils.set_random_seed(seed)
+        return
+    global_state.set_global_attribute(rng_utils.GLOBAL_RANDOM_SEED, seed)
+    global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, None)
+    random.seed(seed)
+    np.random.seed(seed)
+    # What TensorFlow's Context._set_global_seed does, less its TFE_ContextClearCaches.
+    eager._seed = seed
+    eager._rng = random.Random(seed)

@@ -22,6 +22,10 @@ class CompiledNetworks:
     def __init__(self):
         self._kept = {}
 
+    def holds(self, kind, key):
+        """Whether a network of ``kind`` is kept under ``key`` (`take` would return it)."""
+        return kind in self._kept and self._kept[kind][0] == key
+
     def take(self, kind, key):
         """The kept network of ``kind`` if it was kept under ``key``, else None; either way it is no longer kept."""
         kept_key, network = self._kept.pop(kind, (None, None))

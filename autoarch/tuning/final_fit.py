@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
+from autoarch.runtime import seed_keeping_kernels
 from autoarch.tuning import space as space_module
 from autoarch.tuning.budget import CONTINUE_EPOCH_SHARE, continue_epochs, planned_seconds
 from autoarch.tuning.ensemble import select_members
@@ -209,7 +210,7 @@ def final_network(tuner, task, trial, space, mode, indices, timing=None, seed=No
     genotype = folder.read_genotype()
     epochs = int(settings.get("tuner/epochs", settings["train_epochs"]))
     if seed is not None:
-        keras.utils.set_random_seed(seed)
+        seed_keeping_kernels(seed)  # keeps the compiled step of a network kept in memory
     network = tuner.trained_network(trial.trial_id) if mode != "scratch" else None
     in_memory = network is not None
     if network is None:

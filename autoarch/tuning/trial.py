@@ -46,6 +46,7 @@ __all__ = [
     "Holdout",
     "make_task",
     "run_search",
+    "search_key",
     "make_network",
     "plain_network",
     "train_network",
@@ -265,6 +266,34 @@ def _search_image_size(task, largest_side):
     return (max(8, round(height * scale)), max(8, round(width * scale)))
 
 
+def _supernet_options(task, settings):
+    return dict(
+        init_channels=int(settings["init_channels"]),
+        layers=int(settings["cells"]),
+        nodes=int(settings["nodes"]),
+        primitives=tuple(task.primitives),
+        partial_channels=int(settings["partial_channels"]),
+        regression=task.regression,
+    )
+
+
+def search_key(task, settings):
+    """What a trial's compiled search step depends on: two trials with equal keys can share one trace.
+
+    The shapes (search image size, channels, batch size as the search halves
+    cap it), the supernet's options, first or second order, and the cost
+    penalty's own key (`autoarch.tuning.cost_budgets.penalty_key`). Learning
+    rates and epochs are not in it: `autoarch.darts.SearchNetwork.restart`
+    sets them on a kept network.
+    """
+    batch_size = int(settings["batch_size"])
+    cap = max(int(settings["search_samples"]), batch_size)
+    batch_size = min(batch_size, *(min(len(part), cap) for part in (task.search_train, task.search_val)))
+    shape = _search_image_size(task, int(settings["search_image_size"])) + (task.image_shape[2],)
+    options = tuple(sorted(_supernet_options(task, settings).items()))
+    return (shape, task.num_outputs, batch_size, bool(settings["second_order"]), options, penalty_key(task, settings))
+
+
 def run_search(task, settings, verbose=0):
     """The DARTS stage: search a cell on the two search halves.
 
@@ -290,6 +319,7 @@ def run_search(task, settings, verbose=0):
         _search_subset(part, max(limit, batch_size), seed)
         for part in (task.search_train, task.search_val)
     ]
+    key = search_key(task, settings)
     batch_size = min(batch_size, len(halves[0]), len(halves[1]))
     size = _search_image_size(task, int(settings["search_image_size"]))
     train, val = (task.data.dataset(part, task.targets) for part in halves)
@@ -297,19 +327,10 @@ def run_search(task, settings, verbose=0):
         train, val, batch_size=batch_size, image_size=size, seed=seed, cache=True,
         **task.normalization(),
     )
-    options = dict(
-        init_channels=int(settings["init_channels"]),
-        layers=int(settings["cells"]),
-        nodes=int(settings["nodes"]),
-        primitives=tuple(task.primitives),
-        partial_channels=int(settings["partial_channels"]),
-        regression=task.regression,
-    )
+    options = _supernet_options(task, settings)
     shape = size + (task.image_shape[2],)
     second_order = bool(settings["second_order"])
     penalty = search_penalty(task, settings)
-    budget_key = penalty_key(task, settings)
-    key = (shape, task.num_outputs, batch_size, second_order, tuple(sorted(options.items())), budget_key)
     learning_rates = dict(
         weight_learning_rate=float(settings["search_learning_rate"]),
         arch_learning_rate=float(settings["arch_learning_rate"]),

@@ -19,7 +19,6 @@ import os
 import statistics
 import time
 
-import keras
 import keras_tuner
 from keras_tuner.errors import FailedTrialError
 from keras_tuner.src import config as keras_tuner_config
@@ -31,7 +30,7 @@ from autoarch.darts import Genotype
 from autoarch.darts.confidence import search_confidence
 from autoarch.darts.derivation import random_genotype
 from autoarch.darts.optimizers import restart_optimizer
-from autoarch.runtime import clear_kernel_cache, released_graphs
+from autoarch.runtime import clear_kernel_cache, released_graphs, seed_keeping_kernels
 from autoarch.tuning import distributed
 from autoarch.tuning import space as space_module
 from autoarch.tuning.budget import no_time_to_train, planned_seconds, stage_timing
@@ -60,6 +59,7 @@ from autoarch.tuning.trial import (
     make_network,
     plain_network,
     run_search,
+    search_key,
     train_network,
 )
 from autoarch.tuning.trial_folder import (  # noqa: F401  (the file names: re-exported for old imports)
@@ -85,6 +85,12 @@ __all__ = [
 ]
 
 log = logging.getLogger("autoarch")
+
+MAX_CLEARS_SKIPPED = 3
+"""Trials in a row that may start without clearing TensorFlow's kernel cache
+because they reuse a network this process keeps (`DartsTuner.run_trial`).
+Each skipped clear keeps the kernels of the trials that ended since the last
+one; bounding the run keeps a long search's memory flat."""
 
 
 def make_tuner(tuner, objective, max_trials, space, project_dir, *, seed=None, overwrite=False, verbose=1,
@@ -159,6 +165,7 @@ class DartsTuner(BaseTuner):
         self._waiting = False
         self._kept_networks = []  # ranking.Entry of this process's best trials, best first; item: (id, network)
         self._trials_run = 0  # by this process
+        self._clears_skipped = 0  # of the kernel cache, by the trials run since its last clear
         self._trial_seconds = []  # of the trials this process ran, for the time budget's plan
         self._final_seconds = {}  # trial id to the planned seconds of its final fit
         super().__init__(
@@ -269,13 +276,32 @@ class DartsTuner(BaseTuner):
         only the networks kept for the final fit outlive it. Before every trial
         but this process's first, TensorFlow's kernel cache is cleared
         (`autoarch.runtime.clear_kernel_cache`), so memory stays flat over
-        any number of trials.
+        any number of trials. The exception is a trial that reuses a network
+        this process keeps (a compiled search step of the same shapes, or the
+        network a Hyperband round continues): clearing would make it
+        instantiate that network's traced step again, seconds on a CPU. At
+        most `MAX_CLEARS_SKIPPED` trials in a row skip the clear.
         """
         if self._trials_run:
-            clear_kernel_cache()
+            if self._clears_skipped < MAX_CLEARS_SKIPPED and self._reuses_a_kept_network(trial):
+                self._clears_skipped += 1
+            else:
+                clear_kernel_cache()
+                self._clears_skipped = 0
         self._trials_run += 1
         with released_graphs():
             return self._run_trial(trial)
+
+    def _reuses_a_kept_network(self, trial):
+        """Whether ``trial`` will take a network this process keeps in memory (see `run_trial`)."""
+        task = self.task
+        settings = space_module.settings(trial.hyperparameters, self.space)
+        previous = settings.get("tuner/trial_id")
+        if previous:
+            return self.trained_network(previous) is not None
+        if task.genotype is not None or task.why_no_search(int(trial.trial_id)):
+            return False
+        return task.compiled.holds("search", search_key(task, settings))
 
     def _run_trial(self, trial):
         task, started = self.task, time.monotonic()
@@ -286,7 +312,7 @@ class DartsTuner(BaseTuner):
         stage_verbose = int(self.verbose)
         try:
             if task.seed is not None:
-                keras.utils.set_random_seed(task.seed + int(trial.trial_id))
+                seed_keeping_kernels(task.seed + int(trial.trial_id))
             previous = settings.get("tuner/trial_id")
             weights = None  # the search's operation weights, for bringing a network within a latency budget
             if task.genotype is not None:

@@ -15,6 +15,7 @@ import pytest
 import autoarch
 from autoarch.darts import DARTS_V2, build_network
 from autoarch.step_traces import count_traces
+from autoarch.tuning import tuner as tuner_module
 
 from .conftest import SharedCallback, tiny_space
 
@@ -45,20 +46,48 @@ def test_count_traces_counts_a_retrace(digits_uint8):
     assert traces["Sequential.train_step"] == 2
 
 
-def test_a_later_search_of_the_same_shapes_is_not_traced_again(digits_uint8, tmp_path):
-    """Two trials that differ only in learning rates share one traced search step."""
-    x, y, _, _ = digits_uint8
-    clf = autoarch.ImageClassifier(
-        max_trials=2, tuner="random", seed=0, directory=str(tmp_path), ensemble_size=1,
+def _same_shapes_search(directory, max_trials):
+    return autoarch.ImageClassifier(
+        max_trials=max_trials, tuner="random", seed=0, directory=str(directory), ensemble_size=1, refit=False,
         search_space=tiny_space(search_learning_rate=(0.01, 0.1), arch_learning_rate=(1e-3, 1e-2)),
     )
-    with count_traces() as traces:
-        clf.fit(x[:200], y[:200])
+
+
+def _trial_files(estimator, trial_id):
+    folder = os.path.join(estimator.project_dir_, f"trial_{trial_id}")
+    with open(os.path.join(folder, "alphas.json")) as alphas, open(os.path.join(folder, "genotype.json")) as genotype:
+        return alphas.read(), genotype.read()
+
+
+def test_a_later_search_of_the_same_shapes_is_not_traced_again(digits_uint8, tmp_path):
+    """Two trials that differ only in learning rates share one traced search step and its kernels.
+
+    The second trial neither traces the step again nor clears TensorFlow's kernel
+    cache (which would make it instantiate the step again, seconds on a CPU), and
+    it ends exactly as it does when a resumed search runs it with fresh kernels.
+    """
+    x, y, _, _ = digits_uint8
+    clf = _same_shapes_search(tmp_path / "uninterrupted", max_trials=2)
+    clears = []
+    original_clear = tuner_module.clear_kernel_cache
+    tuner_module.clear_kernel_cache = lambda: (clears.append(1), original_clear())
+    try:
+        with count_traces() as traces:
+            clf.fit(x[:200], y[:200])
+    finally:
+        tuner_module.clear_kernel_cache = original_clear
     assert [row["status"] for row in clf.results_] == ["COMPLETED", "COMPLETED"]
     first, second = (row["hyperparameters"] for row in clf.results_)
     assert first["search_learning_rate"] != second["search_learning_rate"]
     assert traces["SearchNetwork.train_step"] == 1
     assert traces["Functional.train_step"] <= 2  # one per trial at most: genotypes may differ
+    assert clears == []
+
+    _same_shapes_search(tmp_path / "resumed", max_trials=1).fit(x[:200], y[:200])
+    resumed = _same_shapes_search(tmp_path / "resumed", max_trials=2).fit(x[:200], y[:200])
+    assert [row["hyperparameters"] for row in resumed.results_] == [first, second]
+    assert _trial_files(resumed, "1") == _trial_files(clf, "1")
+    assert [row["score"] for row in resumed.results_] == [row["score"] for row in clf.results_]
 
 
 class TrainingStarts(SharedCallback):
