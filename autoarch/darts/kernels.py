@@ -1,4 +1,4 @@
-"""Backend-specific paths of the layers: the fused batch norm, and replicas.
+"""Backend-specific paths of the layers: the fused batch norm, dilated convolutions, and replicas.
 
 The one place a layer reaches past ``keras.ops``: normalizing with batch
 statistics is the most frequent operation of the supernet (eight per edge), and
@@ -6,6 +6,12 @@ TensorFlow's fused batch-norm kernel does its forward and backward pass about 4.
 faster on CPU than the same math written with ``keras.ops`` (measured on 64x28x28x8
 float32 tensors). Other backends, and dtypes the fused kernel lacks (float64, used
 by the exact-gradient tests), take the ``keras.ops`` path, which is the reference.
+
+Depthwise convolutions call TensorFlow's op directly, and a dilated one is
+written out as TensorFlow computes it (space to batch, a valid convolution,
+batch to space) with its paddings as constants shared by the whole traced
+step: TensorFlow's wrapper adds a few small nodes per call, a dozen when
+dilated.
 
 Under a ``tf.distribute`` strategy with several replicas (``devices=`` of the
 estimators), each replica sees a slice of the batch; the batch statistics are
@@ -17,7 +23,7 @@ batch.
 import keras
 from keras import ops
 
-__all__ = ["batch_stat_norm", "graph_constant", "several_replicas"]
+__all__ = ["batch_stat_norm", "depthwise_conv", "graph_constant", "several_replicas"]
 
 _FUSED_DTYPES = ("float16", "bfloat16", "float32")
 
@@ -45,6 +51,51 @@ def batch_stat_norm(x, epsilon, scale=None):
     if scale is not None:
         factor = factor * ops.cast(scale, factor.dtype)
     return centered * factor
+
+
+def depthwise_conv(x, kernel, strides=1, padding="same", dilation_rate=1):
+    """Keras's ``ops.depthwise_conv`` of NHWC ``x``, with the ops and values TensorFlow computes it with, and fewer nodes.
+
+    ``tf.nn.depthwise_conv2d`` (through which Keras goes) adds a few constant
+    nodes per call, and a dozen for a dilated convolution, whose paddings it
+    works out in the graph. Here the op is called directly, and a dilated
+    convolution is written out as TensorFlow writes it (space to batch, a
+    valid convolution, batch to space) with its paddings computed from the
+    static spatial sizes and shared by the whole traced step
+    (`graph_constant`). Other backends, and a dilated convolution of unknown
+    spatial size, take ``keras.ops.depthwise_conv``.
+
+    Args:
+        x: a 4-D tensor.
+        kernel: a ``(k, k, channels, 1)`` kernel.
+        strides: the stride (the same on both axes; 1 when dilated).
+        padding: ``"same"`` or ``"valid"`` (``"same"`` when dilated).
+        dilation_rate: the dilation rate (the same on both axes).
+    """
+    height, width = x.shape[1:3]
+    kernel = ops.cast(kernel, x.dtype)
+    dilated = dilation_rate > 1
+    if keras.backend.backend() != "tensorflow" or (dilated and (height is None or width is None)):
+        return ops.depthwise_conv(x, kernel, strides, padding, dilation_rate=dilation_rate)
+    import tensorflow as tf
+
+    if not dilated:
+        return tf.raw_ops.DepthwiseConv2dNative(
+            input=x, filter=kernel, strides=[1, strides, strides, 1], padding=padding.upper())
+    if strides != 1 or padding != "same":
+        raise ValueError("a dilated depthwise convolution here has stride 1 and 'same' padding")
+    rate = dilation_rate
+    span = (kernel.shape[0] - 1) * rate  # the dilated window, less one
+    start, end = span // 2, span - span // 2
+    extra = [(rate - (size + span) % rate) % rate for size in (height, width)]  # to a multiple of the rate
+    key = (height, width, span, rate)
+    paddings = graph_constant(("dilation paddings", key), lambda: tf.constant(
+        [[start, end + extra[0]], [start, end + extra[1]]], tf.int32))
+    crops = graph_constant(("dilation crops", key), lambda: tf.constant([[0, extra[0]], [0, extra[1]]], tf.int32))
+    block = graph_constant(("dilation block", rate), lambda: tf.constant([rate, rate], tf.int32))
+    spread = tf.raw_ops.SpaceToBatchND(input=x, block_shape=block, paddings=paddings)
+    convolved = tf.raw_ops.DepthwiseConv2dNative(input=spread, filter=kernel, strides=[1, 1, 1, 1], padding="VALID")
+    return tf.raw_ops.BatchToSpaceND(input=convolved, block_shape=block, crops=crops)
 
 
 def graph_constant(key, make):
@@ -86,9 +137,14 @@ def _fused_tensorflow(x, epsilon, scale):
     if scale is None:
         gamma = graph_constant(("ones", channels), lambda: tf.ones([channels], tf.float32))
     else:
-        gamma = tf.fill([channels], tf.cast(scale, tf.float32))
+        dims = graph_constant(("fill dims", channels), lambda: tf.constant([channels], tf.int32))
+        gamma = tf.fill(dims, tf.cast(scale, tf.float32))
     empty = graph_constant(("zeros", 0), lambda: tf.zeros([0], tf.float32))
-    return tf.raw_ops.FusedBatchNormV3(
+    # For float32 the first version of the op: the same kernels, but a gradient
+    # tape accepts no gradient for its statistics outputs, where for V3 it adds
+    # a zeros node for each of them (five nodes fewer per norm in a traced step).
+    fused = tf.raw_ops.FusedBatchNorm if x.dtype == tf.float32 else tf.raw_ops.FusedBatchNormV3
+    return fused(
         x=x,
         scale=gamma,
         offset=graph_constant(("zeros", channels), lambda: tf.zeros([channels], tf.float32)),

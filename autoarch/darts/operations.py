@@ -22,7 +22,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from autoarch.darts.kernels import batch_stat_norm, graph_constant, several_replicas
+from autoarch.darts.kernels import batch_stat_norm, depthwise_conv, graph_constant, several_replicas
 from autoarch.darts.primitives import PRIMITIVES, validate_primitives
 
 __all__ = [
@@ -81,7 +81,7 @@ def _average_pool_3x3(x):
     height, width, channels = x.shape[1:]
     dtype = x.dtype
     kernel = graph_constant(("window", channels, dtype), lambda: ops.ones((3, 3, channels, 1), dtype))
-    sums = ops.depthwise_conv(x, kernel, 1, "same")
+    sums = depthwise_conv(x, kernel)
     counts = graph_constant(("window counts", height, width, dtype), lambda: _window_counts(height, width, dtype))
     return sums / counts
 
@@ -218,8 +218,13 @@ class SepConv(_Operation):
             x = ops.relu(x)
         if self.pad is not None:
             x = self.pad(x)
-        x = self.norm1(self.pointwise1(self.depthwise1(x)), training=training)
-        x = self.pointwise2(self.depthwise2(ops.relu(x)))
+        if self.search:  # the supernet's dozens of depthwise convolutions: fewer nodes to trace
+            first = depthwise_conv(x, self.depthwise1.kernel, self.stride, "valid" if self.pad is not None else "same")
+            x = self.norm1(self.pointwise1(first), training=training)
+            x = self.pointwise2(depthwise_conv(ops.relu(x), self.depthwise2.kernel))
+        else:
+            x = self.norm1(self.pointwise1(self.depthwise1(x)), training=training)
+            x = self.pointwise2(self.depthwise2(ops.relu(x)))
         return _normalize(self.norm2, x, training, scale)
 
     def get_config(self):
@@ -250,7 +255,11 @@ class DilConv(_Operation):
         self.norm.build(_channels(input_shape, self.channels))
 
     def call(self, x, training=None, preactivated=False, scale=None):
-        x = self.depthwise(x if preactivated else ops.relu(x))
+        x = x if preactivated else ops.relu(x)
+        if self.search:  # the supernet's dozens of dilated convolutions: fewer nodes to trace
+            x = depthwise_conv(x, self.depthwise.kernel, dilation_rate=self.dilation)
+        else:
+            x = self.depthwise(x)
         if self.stride == 2:
             x = _every_second_pixel(x)
         return _normalize(self.norm, self.pointwise(x), training, scale)
