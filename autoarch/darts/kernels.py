@@ -1,4 +1,4 @@
-"""Backend-specific paths of the layers: the fused batch norm, dilated convolutions, and replicas.
+"""Backend-specific paths of the layers: the fused batch norm, depthwise convolutions, and replicas.
 
 The one place a layer reaches past ``keras.ops``: normalizing with batch
 statistics is the most frequent operation of the supernet (eight per edge), and
