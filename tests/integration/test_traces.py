@@ -50,7 +50,7 @@ def test_count_traces_counts_a_retrace(digits_uint8):
 
 @contextlib.contextmanager
 def counted_clears():
-    """A list that gets an entry each time the tuner clears TensorFlow's kernel cache (which it still does)."""
+    """A list with one entry for each time the tuner clears TensorFlow's kernel cache (the clear still runs)."""
     clears = []
     original_clear = tuner_module.clear_kernel_cache
     tuner_module.clear_kernel_cache = lambda: (clears.append(1), original_clear())
