@@ -112,8 +112,12 @@ class StageClock:
             for fit in self.fits
         ]
 
-    def stages(self, started, ended):
-        """The stage table: seconds per stage, in order."""
+    def stages(self, started, ended, trials=1):
+        """The stage table: seconds per stage, in order; its first trial's stages, then the rest.
+
+        A final fit is a training fit beyond one per trial; the later trials of
+        a longer search are in the row after the first trial's training.
+        """
         search = [f for f in self.fits if f["model"] == "SearchNetwork"]
         training = [f for f in self.fits if f["model"] != "SearchNetwork"]
         rows = {}
@@ -131,14 +135,15 @@ class StageClock:
                 rows["between search and training (derivation, network build)"] = fit["start"] - search[0]["end"]
             rows["first training epoch (traces the network's step)"] = ends[0] - fit["start"]
             rows[f"the other {len(ends) - 1} training epochs"] = fit["end"] - ends[0]
-            if len(training) > 1:
-                final = training[1]
-                rows["holdout scoring, saving, final fit set-up"] = final["start"] - fit["end"]
+            later = {1: "", 2: "the other trial, "}.get(trials, f"the other {trials - 1} trials, ")
+            if len(training) > trials:
+                final = training[-1]
+                rows[f"{later}holdout scoring, saving, final fit set-up"] = final["start"] - fit["end"]
                 rows["final fit, first epoch"] = final["epoch_ends"][0] - final["start"]
                 rows[f"final fit, the other {len(final['epoch_ends']) - 1} epochs"] = final["end"] - final["epoch_ends"][0]
                 rows["wrapping the final model"] = ended - final["end"]
             else:
-                rows["holdout scoring, saving and wrapping"] = ended - fit["end"]
+                rows[f"{later}holdout scoring, saving and wrapping"] = ended - fit["end"]
         rows["whole fit"] = ended - started
         return {name: round(seconds, 2) for name, seconds in rows.items()}
 
@@ -205,7 +210,7 @@ def main():
         "tuner": args.tuner,
         "search_space": search_space,
         "kernel_cache_kept": args.keep_kernel_cache,
-        "stages_seconds": clock.stages(started, ended),
+        "stages_seconds": clock.stages(started, ended, args.trials),
         "fits": clock.per_fit(),
         "fit_seconds": round(ended - started, 1),
         "traces": dict(traces),
