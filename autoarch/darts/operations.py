@@ -142,6 +142,17 @@ class _Operation(layers.Layer):
         self.stride = _check_stride(stride)
         self.search = bool(search)
 
+    def _depthwise(self, layer, x):
+        """``layer`` (a `DepthwiseConv2D`) on ``x``; in search, TensorFlow's op called with its kernel.
+
+        The supernet has dozens of these per cell: calling the op directly
+        (`autoarch.darts.kernels.depthwise_conv`) computes the same values with
+        fewer graph nodes to trace.
+        """
+        if not self.search:
+            return layer(x)
+        return depthwise_conv(x, layer.kernel, layer.strides[0], layer.padding, dilation_rate=layer.dilation_rate[0])
+
     def get_config(self):
         return {
             **super().get_config(),
@@ -218,13 +229,8 @@ class SepConv(_Operation):
             x = ops.relu(x)
         if self.pad is not None:
             x = self.pad(x)
-        if self.search:  # the supernet's dozens of depthwise convolutions: fewer nodes to trace
-            first = depthwise_conv(x, self.depthwise1.kernel, self.stride, "valid" if self.pad is not None else "same")
-            x = self.norm1(self.pointwise1(first), training=training)
-            x = self.pointwise2(depthwise_conv(ops.relu(x), self.depthwise2.kernel))
-        else:
-            x = self.norm1(self.pointwise1(self.depthwise1(x)), training=training)
-            x = self.pointwise2(self.depthwise2(ops.relu(x)))
+        x = self.norm1(self.pointwise1(self._depthwise(self.depthwise1, x)), training=training)
+        x = self.pointwise2(self._depthwise(self.depthwise2, ops.relu(x)))
         return _normalize(self.norm2, x, training, scale)
 
     def get_config(self):
@@ -255,11 +261,7 @@ class DilConv(_Operation):
         self.norm.build(_channels(input_shape, self.channels))
 
     def call(self, x, training=None, preactivated=False, scale=None):
-        x = x if preactivated else ops.relu(x)
-        if self.search:  # the supernet's dozens of dilated convolutions: fewer nodes to trace
-            x = depthwise_conv(x, self.depthwise.kernel, dilation_rate=self.dilation)
-        else:
-            x = self.depthwise(x)
+        x = self._depthwise(self.depthwise, x if preactivated else ops.relu(x))
         if self.stride == 2:
             x = _every_second_pixel(x)
         return _normalize(self.norm, self.pointwise(x), training, scale)

@@ -286,12 +286,22 @@ def search_key(task, settings):
     rates and epochs are not in it: `autoarch.darts.SearchNetwork.restart`
     sets them on a kept network.
     """
-    batch_size = int(settings["batch_size"])
-    cap = max(int(settings["search_samples"]), batch_size)
-    batch_size = min(batch_size, *(min(len(part), cap) for part in (task.search_train, task.search_val)))
-    shape = _search_image_size(task, int(settings["search_image_size"])) + (task.image_shape[2],)
+    batch_size, size = _search_batch_and_size(task, settings)
+    shape = size + (task.image_shape[2],)
     options = tuple(sorted(_supernet_options(task, settings).items()))
     return (shape, task.num_outputs, batch_size, bool(settings["second_order"]), options, penalty_key(task, settings))
+
+
+def _search_cap(settings):
+    """The most images of each search half (at least a batch)."""
+    return max(int(settings["search_samples"]), int(settings["batch_size"]))
+
+
+def _search_batch_and_size(task, settings):
+    """The search's batch size (at most a capped half) and image size."""
+    cap = _search_cap(settings)
+    halves = (min(len(part), cap) for part in (task.search_train, task.search_val))
+    return min(int(settings["batch_size"]), *halves), _search_image_size(task, int(settings["search_image_size"]))
 
 
 def run_search(task, settings, verbose=0):
@@ -313,15 +323,9 @@ def run_search(task, settings, verbose=0):
         FailedTrialError: the search diverged or ran out of memory.
     """
     seed = task.seed
-    batch_size = int(settings["batch_size"])
-    limit = int(settings["search_samples"])
-    halves = [
-        _search_subset(part, max(limit, batch_size), seed)
-        for part in (task.search_train, task.search_val)
-    ]
+    halves = [_search_subset(part, _search_cap(settings), seed) for part in (task.search_train, task.search_val)]
     key = search_key(task, settings)
-    batch_size = min(batch_size, len(halves[0]), len(halves[1]))
-    size = _search_image_size(task, int(settings["search_image_size"]))
+    batch_size, size = _search_batch_and_size(task, settings)
     train, val = (task.data.dataset(part, task.targets) for part in halves)
     paired = paired_batches(
         train, val, batch_size=batch_size, image_size=size, seed=seed, cache=True,
