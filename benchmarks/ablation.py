@@ -63,7 +63,8 @@ Run from the repository root (several fits per seed: minutes each on CPU)::
     python benchmarks/ablation.py --task digits --seeds 0,1,2,3,4
     python benchmarks/ablation.py --task digits_colour --seeds 0,1,2 \\
         [--variants searched,random,random_equal_time,darts_v2] [--primitives '["none","skip_connect",...]'] \\
-        [--search-space '{"search_epochs": 8}'] [--tag longer_search] [--verbose 1]
+        [--search-space '{"search_epochs": 8}'] [--searched-options '{"max_flops": 1800000}'] \\
+        [--tag longer_search] [--verbose 1]
 
 A smoke run of a few tens of seconds (do not commit its JSON)::
 
@@ -330,6 +331,10 @@ def parse_args():
     parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated, of {', '.join(VARIANTS)}")
     parser.add_argument("--primitives", default=None, help="JSON list of operation names (default: the CPU's)")
     parser.add_argument("--search-space", default="{}", help="JSON dict merged into every variant's search_space")
+    parser.add_argument(
+        "--searched-options", default="{}",
+        help='JSON dict of more estimator arguments for the searched variant only (for example {"max_flops": 1800000})',
+    )
     parser.add_argument("--tag", default="", help="suffix of the results file")
     parser.add_argument("--data-dir", default=os.path.join(here, "..", "..", "shared", "data", "mnist10k"))
     parser.add_argument("--verbose", type=int, default=0, help="the estimators' verbose")
@@ -346,6 +351,9 @@ def parse_args():
     args.search_space = json.loads(args.search_space)
     if not isinstance(args.search_space, dict):
         parser.error("--search-space must be a JSON object")
+    args.searched_options = json.loads(args.searched_options)
+    if not isinstance(args.searched_options, dict):
+        parser.error("--searched-options must be a JSON object")
     args.primitives = None if args.primitives is None else json.loads(args.primitives)
     return args
 
@@ -378,6 +386,7 @@ def main():
         "seeds": args.seeds,
         "variants": args.variants,
         "search_space": search_space,
+        "searched_options": args.searched_options,
         "primitives": list(primitives),
         "nodes": nodes,
         "random_seed_offset": RANDOM_SEED_OFFSET,
@@ -409,7 +418,8 @@ def main():
                 target = done["searched"]["fit_seconds"]
                 space["train_epochs"] = equal_time_epochs(target, done["random"])
                 extra = {"target_seconds": target}
-            figures = fit_once(task_data, seed, space, genotype, args.verbose)
+            options = args.searched_options if variant == "searched" else {}
+            figures = fit_once(task_data, seed, space, genotype, args.verbose, **options)
             run = {"variant": variant, "seed": seed, **extra, **figures}
             done[variant] = run
             report["runs"].append(run)
