@@ -1,4 +1,4 @@
-"""Backend-specific paths of the layers: the fused batch norm, depthwise convolutions, and replicas.
+"""Backend-specific paths of the layers: the fused batch norms, depthwise convolutions, and replicas.
 
 The one place a layer reaches past ``keras.ops``: normalizing with batch
 statistics is the most frequent operation of the supernet (eight per edge), and
@@ -6,6 +6,8 @@ TensorFlow's fused batch-norm kernel does its forward and backward pass about 4.
 faster on CPU than the same math written with ``keras.ops`` (measured on 64x28x28x8
 float32 tensors). Other backends, and dtypes the fused kernel lacks (float64, used
 by the exact-gradient tests), take the ``keras.ops`` path, which is the reference.
+The trained network's affine norms take the same kernel in training
+(`fused_batch_norm`), where Keras's layer writes about a dozen small ops.
 
 Depthwise convolutions call TensorFlow's op directly, and a dilated one is
 written out as TensorFlow computes it (space to batch, a valid convolution,
@@ -23,7 +25,7 @@ batch.
 import keras
 from keras import ops
 
-__all__ = ["batch_stat_norm", "depthwise_conv", "graph_constant", "several_replicas"]
+__all__ = ["batch_stat_norm", "fused_batch_norm", "depthwise_conv", "graph_constant", "several_replicas"]
 
 _FUSED_DTYPES = ("float16", "bfloat16", "float32")
 
@@ -51,6 +53,43 @@ def batch_stat_norm(x, epsilon, scale=None):
     if scale is not None:
         factor = factor * ops.cast(scale, factor.dtype)
     return centered * factor
+
+
+def fused_batch_norm(x, gamma, beta, epsilon):
+    """A training pass of an affine batch norm of NHWC ``x``, through TensorFlow's fused kernel.
+
+    Normalizes each channel with its batch mean and biased variance, then
+    scales by ``gamma`` and shifts by ``beta``: the math of Keras's
+    ``BatchNormalization`` in training, in one kernel forward and one
+    backward instead of a dozen small ops each.
+
+    Returns:
+        ``(outputs, mean, variance)``, the batch's mean and biased variance
+        (the kernel's own variance is Bessel-corrected; it is converted back),
+        or None where the kernel does not apply: another backend, a dtype
+        other than float32, a rank other than 4, or a step on several
+        replicas (whose statistics are the whole batch's).
+    """
+    if keras.backend.backend() != "tensorflow" or x.dtype != "float32" or len(x.shape) != 4:
+        return None
+    if _replica_context() is not None:
+        return None
+    import tensorflow as tf
+
+    empty = graph_constant(("zeros", 0), lambda: tf.zeros([0], tf.float32))
+    # The first version of the op, as in `_fused_tensorflow`: no zeros nodes
+    # for the gradients of its unused outputs.
+    outputs, mean, corrected = tf.raw_ops.FusedBatchNorm(
+        x=x,
+        scale=ops.cast(gamma, "float32"),
+        offset=ops.cast(beta, "float32"),
+        mean=empty,
+        variance=empty,
+        epsilon=max(epsilon, 1.001e-5),
+        is_training=True,
+    )[:3]
+    count = tf.cast(tf.reduce_prod(tf.shape(x)[:3]), tf.float32)
+    return outputs, mean, corrected * (tf.maximum(count - 1.0, 0.0) / count)
 
 
 def depthwise_conv(x, kernel, strides=1, padding="same", dilation_rate=1):

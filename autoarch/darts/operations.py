@@ -15,20 +15,22 @@ weight into its last normalization (``scale=w``), saving a full-size pass each.
 Two flavours of each operation exist: ``search=True`` (inside the supernet) uses
 `BatchStatNorm`, a batch-statistics normalization without learned scale or moving
 averages, and follows pools with it, as the DARTS search model does; ``search=False``
-(the discrete network) uses ordinary affine ``BatchNormalization``.
+(the discrete network) uses affine `BatchNormalization`: Keras's layer, whose
+training pass is TensorFlow's fused kernel.
 """
 
 import keras
 import numpy as np
 from keras import layers, ops
 
-from autoarch.darts.kernels import batch_stat_norm, depthwise_conv, graph_constant, several_replicas
+from autoarch.darts.kernels import batch_stat_norm, depthwise_conv, fused_batch_norm, graph_constant, several_replicas
 from autoarch.darts.primitives import PRIMITIVES, validate_primitives
 
 __all__ = [
     "PRIMITIVES",
     "validate_primitives",
     "BatchStatNorm",
+    "BatchNormalization",
     "ReLUConvBN",
     "SepConv",
     "DilConv",
@@ -117,20 +119,50 @@ class BatchStatNorm(layers.Layer):
         return {**super().get_config(), "epsilon": self.epsilon}
 
 
-def normalization(search, name=None):
-    """The normalization layer of an operation: `BatchStatNorm` in search, affine BN otherwise.
+@keras.saving.register_keras_serializable(package="autoarch")
+class BatchNormalization(layers.BatchNormalization):
+    """Keras's ``BatchNormalization``, whose training pass on images is TensorFlow's fused kernel.
 
-    The affine ``BatchNormalization`` is ``synchronized`` (batch statistics summed
-    over the replicas) when it is built inside the scope of a strategy with
-    several replicas, so that training on several devices normalizes as one
-    device does; elsewhere it is Keras's plain layer. `BatchStatNorm`
-    synchronizes by itself whenever it runs on several replicas.
+    The same variables, configuration and inference as Keras's layer (what an
+    export or a TFLite conversion sees is Keras's own path). In training, on
+    float32 NHWC images, with a scale and an offset, without a mask,
+    renormalization or synchronized statistics, the normalization and its
+    gradient are one kernel each (`autoarch.darts.kernels.fused_batch_norm`)
+    instead of a dozen small ops, and the moving averages are updated as
+    Keras updates them, with the biased batch variance. Anywhere else it is
+    Keras's layer. The class keeps Keras's name so that weight files, whose
+    paths Keras derives from class names, are the same with either layer.
+    """
+
+    def call(self, inputs, training=None, mask=None):
+        fusable = (
+            training and self.trainable and mask is None and not self.renorm and not self.synchronized
+            and self.scale and self.center and self.axis in (-1, len(inputs.shape) - 1)
+        )
+        fused = fused_batch_norm(inputs, self.gamma, self.beta, self.epsilon) if fusable else None
+        if fused is None:
+            return super().call(inputs, training=training, mask=mask)
+        outputs, mean, variance = fused
+        self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
+        self.moving_variance.assign(self.moving_variance * self.momentum + variance * (1.0 - self.momentum))
+        return outputs
+
+
+def normalization(search, name=None):
+    """The normalization layer of an operation: `BatchStatNorm` in search, affine `BatchNormalization` otherwise.
+
+    The affine norm is Keras's ``BatchNormalization(synchronized=True)``
+    (batch statistics summed over the replicas) when it is built inside the
+    scope of a strategy with several replicas, so that training on several
+    devices normalizes as one device does; elsewhere it is `BatchNormalization`,
+    Keras's layer with a fused training pass. `BatchStatNorm` synchronizes by
+    itself whenever it runs on several replicas.
     """
     if search:
         return BatchStatNorm(name=name)
-    return layers.BatchNormalization(
-        momentum=_BN_MOMENTUM, epsilon=_BN_EPSILON, synchronized=several_replicas(), name=name
-    )
+    if several_replicas():
+        return layers.BatchNormalization(momentum=_BN_MOMENTUM, epsilon=_BN_EPSILON, synchronized=True, name=name)
+    return BatchNormalization(momentum=_BN_MOMENTUM, epsilon=_BN_EPSILON, name=name)
 
 
 class _Operation(layers.Layer):
