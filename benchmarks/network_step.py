@@ -137,10 +137,15 @@ def main():
         "loss": round(float(history.history["loss"][-1]), 6),
         "parameters": int(network.count_params()),
     }
+    report(figures, args.output)
+
+
+def report(figures, output):
+    """Print ``figures`` as one JSON line, and append it to ``output`` when given."""
     line = json.dumps(figures)
     print(line)
-    if args.output:
-        with open(args.output, "a") as file:
+    if output:
+        with open(output, "a") as file:
             file.write(line + "\n")
 
 
@@ -171,11 +176,7 @@ def alternate(args, compiled_network, data):
         figures[f"{kind}_later_epoch_median_s"] = round(float(np.median(values[1:])), 3)
     ratios = np.array(seconds["fused"][1:]) / np.array(seconds["keras"][1:])
     figures["fused_to_keras_later_median_ratio"] = round(float(np.median(ratios)), 3)
-    line = json.dumps(figures)
-    print(line)
-    if args.output:
-        with open(args.output, "a") as file:
-            file.write(line + "\n")
+    report(figures, args.output)
 
 
 if __name__ == "__main__":
