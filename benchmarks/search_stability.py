@@ -120,6 +120,7 @@ def main():
     x_fit, y_fit, _, _ = load_task(args.task, args.data_dir)
     data = read_training_data(np.asarray(x_fit), np.asarray(y_fit))
     targets = np.asarray(y_fit).astype(np.int64)
+    classes = len(np.unique(targets))
     user_space = json.loads(args.search_space)
     space = space_module.fit_space(len(data), data.image_shape, user_space, gpu=False)
     settings = space_module.defaults(space)
@@ -128,7 +129,7 @@ def main():
 
     def search(seed, split_seed, labels):
         splits = search_splits(targets, 0.2, seed=split_seed)
-        task = make_task(data, labels, splits, regression=False, num_outputs=10, primitives=primitives,
+        task = make_task(data, labels, splits, regression=False, num_outputs=classes, primitives=primitives,
                          seed=seed, compiled=compiled)
         seed_keeping_kernels(seed)
         started = time.monotonic()
