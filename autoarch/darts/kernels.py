@@ -77,18 +77,7 @@ def fused_batch_norm(x, gamma, beta, epsilon):
         return None
     import tensorflow as tf
 
-    empty = graph_constant(("zeros", 0), lambda: tf.zeros([0], tf.float32))
-    # The first version of the op, as in `_fused_tensorflow`: no zeros nodes
-    # for the gradients of its unused outputs.
-    outputs, mean, corrected = tf.raw_ops.FusedBatchNorm(
-        x=x,
-        scale=ops.cast(gamma, "float32"),
-        offset=ops.cast(beta, "float32"),
-        mean=empty,
-        variance=empty,
-        epsilon=max(epsilon, 1.001e-5),
-        is_training=True,
-    )[:3]
+    outputs, mean, corrected = _fused_training_kernel(x, ops.cast(gamma, "float32"), ops.cast(beta, "float32"), epsilon)
     count = tf.cast(tf.reduce_prod(tf.shape(x)[:3]), tf.float32)
     return outputs, mean, corrected * (tf.maximum(count - 1.0, 0.0) / count)
 
@@ -179,20 +168,26 @@ def _fused_tensorflow(x, epsilon, scale):
     else:
         dims = graph_constant(("fill dims", channels), lambda: tf.constant([channels], tf.int32))
         gamma = tf.fill(dims, tf.cast(scale, tf.float32))
+    offset = graph_constant(("zeros", channels), lambda: tf.zeros([channels], tf.float32))
+    return _fused_training_kernel(x, gamma, offset, epsilon)[0]
+
+
+def _fused_training_kernel(x, scale, offset, epsilon):
+    """TensorFlow's fused batch-norm op in training: ``(outputs, batch mean, Bessel-corrected batch variance)``.
+
+    The raw op: its public wrapper adds several constants and checks per call.
+    An ``epsilon`` below the kernel's smallest, 1.001e-5, is raised to it.
+    """
+    import tensorflow as tf
+
     empty = graph_constant(("zeros", 0), lambda: tf.zeros([0], tf.float32))
     # For float32 the first version of the op: the same kernels, but a gradient
     # tape accepts no gradient for its statistics outputs, where for V3 it adds
     # a zeros node for each of them (five nodes fewer per norm in a traced step).
     fused = tf.raw_ops.FusedBatchNorm if x.dtype == tf.float32 else tf.raw_ops.FusedBatchNormV3
     return fused(
-        x=x,
-        scale=gamma,
-        offset=graph_constant(("zeros", channels), lambda: tf.zeros([channels], tf.float32)),
-        mean=empty,
-        variance=empty,
-        epsilon=max(epsilon, 1.001e-5),
-        is_training=True,
-    )[0]
+        x=x, scale=scale, offset=offset, mean=empty, variance=empty, epsilon=max(epsilon, 1.001e-5), is_training=True
+    )[:3]
 
 
 def several_replicas():
