@@ -12,9 +12,9 @@ For a task and a list of seeds, one `ImageClassifier(max_trials=1, ensemble_size
   time for that seed as extra training epochs (``search_space={"train_epochs": E}``).
   E is predicted from the ``random`` fit, whose every training epoch is timed
   by a Keras callback: an added trial epoch costs the trial's median epoch
-  (the first, which traces, left out when there are others), and the final
-  fit (``refit="continue"``) trains ``max(1, round(E * CONTINUE_EPOCH_SHARE))``
-  epochs on all the data. E may be below the default when the search was
+  (the first, which traces, left out when there are others), and a final
+  fit, if the fit has one (``refit="continue"``, not the default), trains
+  ``max(1, round(E * CONTINUE_EPOCH_SHARE))`` epochs on all the data. E may be below the default when the search was
   faster than the random cell's fit. The wall time it actually took is
   reported next to the target. Asking for it runs ``searched`` and ``random`` too.
 - ``darts_v2``: ``genotype=autoarch.darts.DARTS_V2``, the published CIFAR-10 cell.
@@ -243,15 +243,20 @@ def equal_time_epochs(target_seconds, random_run):
     """Training epochs that should make the random cell's fit last ``target_seconds``.
 
     The random fit's time plus, per epoch added (or removed), the trial's
-    steady epoch time, plus the change in the final fit's epochs times its
-    steady epoch time (on all the data: the trial's over ``1 - VALIDATION_SPLIT``
-    if the final fit had only its tracing epoch).
+    steady epoch time, plus, when the fit ended with a final fit
+    (``refit="continue"``; the default, ``refit=False``, has none), the change
+    in the final fit's epochs times its steady epoch time (on all the data:
+    the trial's over ``1 - VALIDATION_SPLIT`` if the final fit had only its
+    tracing epoch).
     """
     epochs = random_run["train_epochs"]
     trial_epochs = random_run["epoch_seconds"][0] if random_run["epoch_seconds"] else []
     per_epoch = steady_epoch(trial_epochs) if trial_epochs else random_run["trial_seconds"] / epochs
-    final = random_run["epoch_seconds"][1] if len(random_run["epoch_seconds"]) > 1 else []
-    per_final_epoch = steady_epoch(final) if len(final) > 1 else per_epoch / (1.0 - VALIDATION_SPLIT)
+    final = random_run["epoch_seconds"][1] if len(random_run["epoch_seconds"]) > 1 else None
+    if final is None:
+        per_final_epoch = 0.0
+    else:
+        per_final_epoch = steady_epoch(final) if len(final) > 1 else per_epoch / (1.0 - VALIDATION_SPLIT)
 
     def predicted(candidate):
         return (
