@@ -39,10 +39,14 @@ class Batches(keras.callbacks.Callback):
         super().__init__()
         self.clock, self.seconds, self.trace = clock, seconds, trace
         self.batches = 0
+        self.epoch_overhead = 0.0
 
     def on_train_batch_end(self, batch, logs=None):
         self.clock.now += self.seconds + (self.trace if self.batches == 0 else 0.0)
         self.batches += 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.clock.now += self.epoch_overhead  # what runs between batches (evaluation, callbacks)
 
 
 class LearningRates(keras.callbacks.Callback):
@@ -54,7 +58,7 @@ class LearningRates(keras.callbacks.Callback):
         self.rates.append(float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)))
 
 
-def _train(clock, deadline, epochs, steps=5, plans=()):
+def _train(clock, deadline, epochs, steps=5, plans=(), epoch_overhead=0.0):
     """Train a tiny model for ``epochs`` of ``steps`` batches under a `StageClock`; returns (clock, batches, rates)."""
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="softmax")])
@@ -62,6 +66,7 @@ def _train(clock, deadline, epochs, steps=5, plans=()):
     x = np.random.default_rng(0).normal(size=(steps * 4, 3)).astype("float32")
     y = (x[:, 0] > 0).astype("int32")
     batches, rates = Batches(clock), LearningRates()
+    batches.epoch_overhead = epoch_overhead
     stage = StageClock(deadline, plans=plans, clock=clock)
     plan = next((p for p in plans if isinstance(p, EpochPlan)), EpochPlan(epochs))
     cosine = keras.callbacks.LearningRateScheduler(lambda epoch: cosine_learning_rate(epoch, plan.epochs, 0.1, 0.0))
@@ -87,6 +92,20 @@ def test_a_deadline_shortens_the_schedules_so_the_training_still_anneals():
     assert clock.now <= 100.0 + 22.0
     assert rates.rates == pytest.approx([cosine_learning_rate(e, 10, 0.1, 0.0) for e in range(1)]
                                   + [cosine_learning_rate(e, 4, 0.1, 0.0) for e in range(1, 4)])
+
+
+def test_time_between_batches_counts_when_the_schedules_are_shortened():
+    clock = Clock()
+    plan = EpochPlan(10)
+    stage, batches, rates = _train(clock, clock.now + 30.0, epochs=10, plans=[plan], epoch_overhead=3.0)
+    # Epoch 1 ends at 10 s (7 s of batches, 3 s after them): 5 s of batches a
+    # time leave room for 4 more. Epoch 2 ends at 18 s and took 8 s end to end:
+    # one more fits, not two, so the cosine ends with the third epoch.
+    assert plan.epochs == 3
+    assert stage.stopped and batches.batches == 15
+    assert stage.epoch_seconds == pytest.approx(5.0)  # what the tuner plans with: the batches alone
+    assert rates.rates == pytest.approx([cosine_learning_rate(0, 10, 0.1, 0.0), cosine_learning_rate(1, 5, 0.1, 0.0),
+                                         cosine_learning_rate(2, 3, 0.1, 0.0)])
 
 
 def test_a_deadline_stops_between_batches_when_the_next_would_end_after_it():

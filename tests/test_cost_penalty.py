@@ -114,8 +114,12 @@ def test_a_search_with_the_budget_term_derives_a_cheaper_network():
         data = paired_search_dataset(x[:64], y[:64], x[64:], y[64:], batch_size=16, seed=0)
         network.fit(data, epochs=2, verbose=0)
         derived.append(costs.of(network.genotype()))
-    # With the term the derived network costs far less. Between the two strengths
-    # there is no order to expect: Adam scales steps by the gradients' own size, so
-    # once the term dominates the validation loss, a stronger one moves the
-    # weights no faster, and which cheap operation (skip or pool) wins is noise.
-    assert derived[1] < 0.6 * derived[0] and derived[2] < 0.6 * derived[0], derived
+    # With the term the derived network costs far less: what it costs above the
+    # cheapest derivable network (the part the cell's choices decide) is at most
+    # half of that without the term. (The last seen: 55,808 without, 10,496 and
+    # 19,264 with, on an AVX2 CPU.) Between the two strengths there is no order
+    # to expect: Adam scales steps by the gradients' own size, so once the term
+    # dominates the validation loss, a stronger one moves the weights no faster,
+    # and which cheap operation (skip or pool) wins is noise.
+    above_cheapest = [cost - costs.cheapest() for cost in derived]
+    assert max(above_cheapest[1:]) <= 0.5 * above_cheapest[0], derived

@@ -122,7 +122,11 @@ class StageClock(keras.callbacks.Callback):
     stage; the stage stops once they have.
 
     The first batch of a stage includes tracing its step, so the steady
-    time per batch is measured from the second batch on.
+    time per batch is measured from the second batch on. The epochs that
+    still fit are counted with the larger of that steady time and the last
+    epoch's wall time (end to end, from the second epoch on), which also
+    holds what runs between batches: evaluation, callbacks, the input
+    pipeline's restart.
 
     Args:
         deadline: a `time.monotonic` value, or None for no limit.
@@ -150,6 +154,8 @@ class StageClock(keras.callbacks.Callback):
         self._epoch_started = None
         self._batches_seen = 0
         self._shortened_to = None
+        self._last_epoch_end = None
+        self._last_epoch_wall = None
 
     @property
     def epoch_seconds(self):
@@ -186,12 +192,15 @@ class StageClock(keras.callbacks.Callback):
         self._steps = max(self._steps, self._steps_this_epoch)
         if self.first_epoch_seconds is None:
             self.first_epoch_seconds = now - self._epoch_started
+        else:
+            self._last_epoch_wall = now - self._last_epoch_end
+        self._last_epoch_end = now
         if self.deadline is None or self.stopped or epoch + 1 >= (self.params or {}).get("epochs", math.inf):
             return
         if self._shortened_to is not None and epoch + 1 >= self._shortened_to:
             self._stop()  # the shortened schedules have ended
             return
-        per_epoch = self.epoch_seconds or (now - self._epoch_started)
+        per_epoch = max(self.epoch_seconds or 0.0, self._last_epoch_wall or 0.0) or (now - self._epoch_started)
         fit = epoch + 1 + (math.floor((self.deadline - now) / per_epoch) if per_epoch > 0 else 0)
         if fit <= epoch + 1:
             self._stop()
