@@ -14,8 +14,8 @@ For a task and a list of seeds, one `ImageClassifier(max_trials=1, ensemble_size
   by a Keras callback: an added trial epoch costs the trial's median epoch
   (the first, which traces, left out when there are others), and a final
   fit, if the fit has one (``refit="continue"``, not the default), trains
-  ``max(1, round(E * CONTINUE_EPOCH_SHARE))`` epochs on all the data. E may be below the default when the search was
-  faster than the random cell's fit. The wall time it actually took is
+  ``max(1, round(E * CONTINUE_EPOCH_SHARE))`` epochs on all the data. E may
+  be below the default when the search was faster than the random cell's fit. The wall time it actually took is
   reported next to the target. Asking for it runs ``searched`` and ``random`` too.
 - ``darts_v2``: ``genotype=autoarch.darts.DARTS_V2``, the published CIFAR-10 cell.
 
