@@ -14,6 +14,7 @@ import keras
 import pytest
 
 from autoarch.darts import Genotype
+from autoarch.darts.supernet import cosine_learning_rate
 from autoarch.darts.derivation import random_genotype
 from autoarch.runtime import gpu_present
 from autoarch.tuning.budget import TAIL_SECONDS
@@ -78,8 +79,13 @@ def test_a_training_cut_by_the_time_limit_still_anneals_its_learning_rate(tmp_pa
     assert estimator.results_[0]["stopped_by_time_limit"] is True
     rates = times.rates[0]
     assert 2 <= len(rates) < epochs
-    # The cosine was shortened to the epochs that fit, so it ends low, not at 300 epochs' first steps.
-    assert rates[-1] < 0.25 * rates[0], rates
+    # The cosine was shortened to the epochs that fit, so it ends low, not at
+    # 300 epochs' first steps: at its last step, or one before when a slower
+    # epoch than measured made the clock cut the last one planned. (Asking for
+    # a quarter of the first rate assumed 4 epochs fit; a busy 2-core AVX2
+    # machine fitted 3, ending exactly at a quarter.)
+    ran = len(rates)
+    assert rates[-1] <= cosine_learning_rate(ran - 1, ran + 1, rates[0], 0.0) * (1 + 1e-5), rates
     assert all(later <= earlier for earlier, later in zip(rates, rates[1:]))
     assert all(end <= started + limit for ends in times.batch_ends for end in ends)
     assert estimator.fit_seconds_ <= limit + WALL_CLOCK_MARGIN, estimator.fit_seconds_
