@@ -15,8 +15,9 @@ For a task and a list of seeds, one `ImageClassifier(max_trials=1, ensemble_size
   (the first, which traces, left out when there are others), and a final
   fit, if the fit has one (``refit="continue"``, not the default), trains
   ``max(1, round(E * CONTINUE_EPOCH_SHARE))`` epochs on all the data. E may
-  be below the default when the search was faster than the random cell's fit. The wall time it actually took is
-  reported next to the target. Asking for it runs ``searched`` and ``random`` too.
+  be below the default when the search was faster than the random cell's
+  fit. The wall time it actually took is reported next to the target.
+  Asking for it runs ``searched`` and ``random`` too.
 - ``darts_v2``: ``genotype=autoarch.darts.DARTS_V2``, the published CIFAR-10 cell.
 
 This is the comparison the NAS best-practice checklist asks for (Lindauer &
@@ -252,10 +253,9 @@ def equal_time_epochs(target_seconds, random_run):
     epochs = random_run["train_epochs"]
     trial_epochs = random_run["epoch_seconds"][0] if random_run["epoch_seconds"] else []
     per_epoch = steady_epoch(trial_epochs) if trial_epochs else random_run["trial_seconds"] / epochs
-    final = random_run["epoch_seconds"][1] if len(random_run["epoch_seconds"]) > 1 else None
-    if final is None:
-        per_final_epoch = 0.0
-    else:
+    per_final_epoch = 0.0  # no final fit (refit=False)
+    if len(random_run["epoch_seconds"]) > 1:
+        final = random_run["epoch_seconds"][1]
         per_final_epoch = steady_epoch(final) if len(final) > 1 else per_epoch / (1.0 - VALIDATION_SPLIT)
 
     def predicted(candidate):

@@ -33,13 +33,12 @@ class Clock:
 
 
 class Batches(keras.callbacks.Callback):
-    """Each batch takes ``seconds`` on ``clock``; the stage's first batch also ``trace`` more."""
+    """Each batch takes ``seconds`` on ``clock``, the stage's first batch ``trace`` more, and each epoch end ``epoch_overhead``."""
 
-    def __init__(self, clock, seconds=1.0, trace=2.0):
+    def __init__(self, clock, seconds=1.0, trace=2.0, epoch_overhead=0.0):
         super().__init__()
-        self.clock, self.seconds, self.trace = clock, seconds, trace
+        self.clock, self.seconds, self.trace, self.epoch_overhead = clock, seconds, trace, epoch_overhead
         self.batches = 0
-        self.epoch_overhead = 0.0
 
     def on_train_batch_end(self, batch, logs=None):
         self.clock.now += self.seconds + (self.trace if self.batches == 0 else 0.0)
@@ -65,8 +64,7 @@ def _train(clock, deadline, epochs, steps=5, plans=(), epoch_overhead=0.0):
     model.compile(optimizer=keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
     x = np.random.default_rng(0).normal(size=(steps * 4, 3)).astype("float32")
     y = (x[:, 0] > 0).astype("int32")
-    batches, rates = Batches(clock), LearningRates()
-    batches.epoch_overhead = epoch_overhead
+    batches, rates = Batches(clock, epoch_overhead=epoch_overhead), LearningRates()
     stage = StageClock(deadline, plans=plans, clock=clock)
     plan = next((p for p in plans if isinstance(p, EpochPlan)), EpochPlan(epochs))
     cosine = keras.callbacks.LearningRateScheduler(lambda epoch: cosine_learning_rate(epoch, plan.epochs, 0.1, 0.0))

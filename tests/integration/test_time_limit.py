@@ -14,8 +14,8 @@ import keras
 import pytest
 
 from autoarch.darts import Genotype
-from autoarch.darts.supernet import cosine_learning_rate
 from autoarch.darts.derivation import random_genotype
+from autoarch.darts.supernet import cosine_learning_rate
 from autoarch.runtime import gpu_present
 from autoarch.tuning.budget import TAIL_SECONDS
 from autoarch.tuning.space import search_primitives
