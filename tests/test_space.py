@@ -85,11 +85,12 @@ def test_train_epochs_shrink_with_more_samples(gpu):
     assert highs == sorted(highs, reverse=True) and highs[0] > highs[-1]
 
 
-
 def test_cpu_training_takes_at_most_twenty_epochs_however_small_the_data():
     assert default_space(300, (8, 8, 1))["train_epochs"] == Spec("int", 20, (10, 40))
-    assert default_space(1000, (28, 28, 1))["train_epochs"] == Spec("int", 20, (10, 40))
-    # From 1,500 images the data-size rule is below the cap, and a GPU keeps its own epochs.
+    mid_sized = default_space(1000, (28, 28, 1))
+    assert mid_sized["train_epochs"] == Spec("int", 20, (10, 40))
+    assert mid_sized["network_channels"].default == 24  # the width follows the capped epochs
+    # From 1,500 images the data-size rule is at or below the cap, and a GPU keeps its own epochs.
     assert default_space(1500, (8, 8, 1))["train_epochs"].default == 20
     assert default_space(3000, (8, 8, 1))["train_epochs"].default == 10
     assert default_space(300, (8, 8, 1), gpu=True)["train_epochs"] == Spec("int", 80, (40, 160))
