@@ -172,6 +172,8 @@ def estimator_html(estimator):
     if best_index is not None:
         row = results[best_index]
         best_score = f"{objective_name} = {format_number(row['score'])} (trial {row.get('trial_id')})"
+        if row.get("at_chance"):
+            best_score += ": within noise of chance, the model has not learnt the task"
         summary.append(("best score", best_score))
     members = getattr(estimator, "ensemble_trials_", None) or []
     if len(members) > 1:
@@ -197,7 +199,7 @@ def estimator_html(estimator):
         (
             row.get("trial_id"),
             row.get("status"),
-            format_number(row.get("score")),
+            f"{format_number(row.get('score'))} (at chance)" if row.get("at_chance") else format_number(row.get("score")),
             format_number(row.get("parameters")),
             format_number(row.get("flops")),
             *((latency_text(row),) if latency else ()),
@@ -255,7 +257,7 @@ def trial_table_text(results, objective, best=None):
         (
             str(row["trial_id"]) + (" *" if row is best else ""),
             str(row["status"]),
-            "-" if row["score"] is None else f"{row['score']:.4f}",
+            "-" if row["score"] is None else f"{row['score']:.4f}" + (" (at chance)" if row.get("at_chance") else ""),
             text_number(row["parameters"]),
             text_number(row.get("flops")),
             *((latency_text(row),) if latency else ()),

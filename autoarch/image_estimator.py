@@ -435,6 +435,19 @@ class _ImageEstimator(NotebookDisplay, BaseEstimator):
         self.model_ = final.model
         self._measure_latency(task)
         project.save_final_model(project_dir, self.model_, self._metadata())
+        self._warn_if_at_chance()
+
+    def _warn_if_at_chance(self):
+        """Log a warning when the best trial's holdout score is within noise of chance (its row's ``at_chance``)."""
+        best = next((row for row in self.results_ if row["trial_id"] == self.ensemble_trials_[0]), None)
+        if best is None or not best.get("at_chance"):
+            return
+        chance = ("an R² of 0" if self._regression
+                  else f"the majority class's share, {best['chance_score']:.4g}, plus two standard errors")
+        log.warning(
+            "the final model has not learnt this task: its holdout score is within noise of chance (%s). "
+            "Give it more time (time_limit), more training epochs (fit(epochs=...)) or more data", chance,
+        )
 
     def _metadata(self):
         return {

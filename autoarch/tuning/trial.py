@@ -25,6 +25,7 @@ from autoarch.darts import (
     SearchNetwork,
     build_network,
 )
+from autoarch.darts.batch_statistics import recompute_batch_norm_statistics
 from autoarch.darts.optimizers import FusedAdam
 from autoarch.darts.selection import perturbation_genotype
 from autoarch.darts.supernet import cosine_learning_rate
@@ -52,6 +53,7 @@ __all__ = [
     "train_network",
     "evaluate_network",
     "holdout_predictions",
+    "chance_record",
     "MAX_SKIP_CONNECTIONS",
     "BASELINE_REASON",
 ]
@@ -531,8 +533,33 @@ def train_network(
     except (tf.errors.ResourceExhaustedError, MemoryError) as error:
         raise FailedTrialError(f"out of memory while training: {error}") from error
     _check_finite(history, "training")
+    recompute_batch_norm_statistics(network, _statistics_batches(task, indices))
     history.clock = clock
     return history
+
+
+BATCH_NORM_PIXELS = 2**20
+"""Most training pixels (images x height x width) a trained network's batch-norm statistics are recomputed on.
+
+However short its training, a network's moving statistics are replaced by
+the average of its batch statistics over a sample of its training images
+(`autoarch.darts.batch_statistics.recompute_batch_norm_statistics`): at
+least `BATCH_NORM_MIN_SAMPLES` of them, and otherwise as many as hold this
+many pixels (1,337 MNIST images, 256 of 96x96 px), in batches of at most a
+quarter of it.
+"""
+
+BATCH_NORM_MIN_SAMPLES = 256
+"""Fewest training images (or all there are) the batch-norm statistics are recomputed on."""
+
+
+def _statistics_batches(task, indices):
+    """Training images to recompute batch-norm statistics on: normalised, not augmented, in a few large batches."""
+    height, width = task.image_shape[:2]
+    limit = max(BATCH_NORM_MIN_SAMPLES, BATCH_NORM_PIXELS // (height * width))
+    chosen = _search_subset(indices, limit, task.seed)
+    batch_size = max(1, min(len(chosen), BATCH_NORM_PIXELS // 4 // (height * width)))
+    return batches(task.data.dataset(chosen, task.targets), batch_size=batch_size, **task.normalization())
 
 
 def _trains_on_holdout(task, indices):
@@ -586,6 +613,25 @@ def evaluate_network(task, network, predictions=None):
     hits = (np.argmax(predicted, axis=1) == truth).astype(np.float64)
     return {"val_loss": float(np.mean(losses)), "val_loss_se": _standard_error(losses),
             "val_accuracy": float(np.mean(hits)), "val_accuracy_se": _standard_error(hits)}
+
+
+def chance_record(task, metrics):
+    """Whether holdout ``metrics`` (`evaluate_network`'s) are within noise of chance, for a trial's record.
+
+    Classification: chance is the holdout's majority-class rate, and a score
+    at most two standard errors above it (``val_accuracy_se``) is at chance.
+    Regression: chance is an R² of 0 (predicting the mean), and an R² at or
+    below it is at chance.
+
+    Returns:
+        ``{"chance_score": ..., "at_chance": ...}`` as plain Python values.
+    """
+    if task.regression:
+        return {"chance_score": 0.0, "at_chance": bool(metrics["val_r2"] <= 0.0)}
+    counts = np.bincount(task.holdout.targets[task.holdout.indices].astype(int))
+    majority = float(counts.max() / counts.sum())
+    return {"chance_score": majority,
+            "at_chance": bool(metrics["val_accuracy"] <= majority + 2.0 * metrics["val_accuracy_se"])}
 
 
 def _standard_error(values):

@@ -32,6 +32,9 @@ def read_results(oracle, project_dir):
     ``stopped_by_time_limit`` says whether the time limit cut its training,
     and ``search_skipped`` why the trial trained a random cell without a
     search (too little time for one; None when it searched or was given a cell).
+    ``at_chance`` says whether its holdout score is within noise of chance
+    (``chance_score``: the majority class's share, or an R² of 0; see
+    `autoarch.tuning.trial.chance_record`).
     """
     ranks = {trial.trial_id: rank for rank, trial in enumerate(ranked_trials(oracle), 1)}
     rows = []
@@ -63,6 +66,8 @@ def read_results(oracle, project_dir):
                 "stopped_by_time_limit": result.get("stopped_by_time_limit"),
                 "search_confidence": result.get("search_confidence"),
                 "search_skipped": result.get("search_skipped"),
+                "chance_score": result.get("chance_score"),
+                "at_chance": result.get("at_chance"),
                 "status": status,
                 "reason": reason if status != TrialStatus.COMPLETED else None,
                 "worker": result.get("worker"),

@@ -54,6 +54,7 @@ from autoarch.tuning.cost_budgets import (
 )
 from autoarch.tuning.trial import (
     MAX_SKIP_CONNECTIONS,
+    chance_record,
     evaluate_network,
     holdout_predictions,
     make_network,
@@ -379,7 +380,7 @@ class DartsTuner(BaseTuner):
             network.save_weights(folder.weights_path)
             folder.write_predictions(*predictions)  # for the ensemble selection
             self._keep_if_among_best(trial.trial_id, metrics, network)
-            record.update(status="COMPLETED", metrics=metrics)
+            record.update(status="COMPLETED", metrics=metrics, **chance_record(task, metrics))
             return metrics
         except FailedTrialError as error:
             record.update(status="FAILED", reason=str(error))
@@ -471,6 +472,8 @@ class DartsTuner(BaseTuner):
         value = result.get("metrics", {}).get(name)
         if result.get("status") == "COMPLETED" and value is not None:
             score = f"{name}={value:.4f}"
+            if result.get("at_chance"):
+                score += f" (within noise of chance: {result['chance_score']:.4g})"
         else:
             score = f"failed: {result.get('reason', message)}"
         confidence = result.get("search_confidence")
