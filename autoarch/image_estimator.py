@@ -233,7 +233,8 @@ class _ImageEstimator(NotebookDisplay, BaseEstimator):
         callbacks = check_callbacks(callbacks)
         primitives = space_module.search_primitives(search_space, gpu_present())
         encoder, data, targets, validation, splits = self._read_data(x, y, validation_split, validation_data)
-        space = space_module.fit_space(len(data), data.image_shape, search_space, gpu_present(), self.allow_flips)
+        space = space_module.fit_space(len(data), data.image_shape, search_space, gpu_present(), self.allow_flips,
+                                       training_samples=len(splits[0]) + len(splits[1]))
         latency_table = self._latency_table(space, primitives, data.image_shape, encoder.n_outputs)
         identity = self._identity(data, validation, validation_split, encoder, search_space)
         project_dir = self._project_dir(identity)

@@ -11,8 +11,10 @@ from autoarch.tuning.space import (
     declare,
     default_network_channels,
     default_primitives,
+    MIN_TRAIN_STEPS,
     default_space,
     defaults,
+    fit_space,
     narrow_space,
     settings,
 )
@@ -94,6 +96,28 @@ def test_cpu_training_takes_at_most_twenty_epochs_however_small_the_data():
     assert default_space(1500, (8, 8, 1))["train_epochs"].default == 20
     assert default_space(3000, (8, 8, 1))["train_epochs"].default == 10
     assert default_space(300, (8, 8, 1), gpu=True)["train_epochs"] == Spec("int", 80, (40, 160))
+
+
+def _default_steps(space, samples):
+    return -(-samples // space["batch_size"].default) * space["train_epochs"].default
+
+
+@pytest.mark.parametrize("gpu", [False, True])
+def test_a_short_training_gets_smaller_batches_and_no_crop_but_larger_data_keeps_its_defaults(gpu):
+    # 120 images for 20 epochs at the default batch of 32 were 80 steps: the batch halves until 200.
+    tiny = fit_space(150, (16, 16, 1), gpu=gpu, training_samples=120)
+    assert tiny["batch_size"].default < default_space(150, (16, 16, 1), gpu)["batch_size"].default
+    assert _default_steps(tiny, 120) >= MIN_TRAIN_STEPS
+    assert all(value <= tiny["batch_size"].default for value in (tiny["batch_size"].values or ()))
+    # fit(epochs=2) on 320 images: the smallest batch (8) and no crop.
+    short = fit_space(400, (28, 28, 1), {"train_epochs": 2}, gpu=gpu, training_samples=320)
+    assert short["batch_size"] == Spec("fixed", 8) and short["random_crop"] == Spec("fixed", False)
+    # The user's own batch size and crop are kept.
+    mine = fit_space(400, (28, 28, 1), {"train_epochs": 2, "batch_size": 64, "random_crop": True}, gpu=gpu)
+    assert mine["batch_size"] == Spec("fixed", 64) and mine["random_crop"] == Spec("fixed", True)
+    # Enough steps already: nothing changes.
+    for samples, shape in ((1200, (8, 8, 1)), (8000, (28, 28, 1))):
+        assert fit_space(samples, shape, gpu=gpu) == default_space(samples, shape, gpu)
 
 
 # ------------------------------------------------------------------ narrow_space

@@ -23,14 +23,18 @@ BATCH = 32
 
 
 class TrainingRecorder(SharedCallback):
-    """Per training: weights at begin and end, epochs run, steps per epoch."""
+    """Per training: trainable weights at begin and end, epochs run, steps per epoch.
+
+    Only the trainable weights: after each training its batch norms' moving
+    statistics are recomputed with the final weights (after ``on_train_end``).
+    """
 
     def __init__(self):
         super().__init__()
         self.trainings = []
 
     def on_train_begin(self, logs=None):
-        self.trainings.append({"begin": self.model.get_weights(), "epochs": 0, "steps": 0})
+        self.trainings.append({"begin": _trainable(self.model), "epochs": 0, "steps": 0})
 
     def on_train_batch_end(self, batch, logs=None):
         if self.trainings[-1]["epochs"] == 0:
@@ -40,7 +44,11 @@ class TrainingRecorder(SharedCallback):
         self.trainings[-1]["epochs"] += 1
 
     def on_train_end(self, logs=None):
-        self.trainings[-1]["end"] = self.model.get_weights()
+        self.trainings[-1]["end"] = _trainable(self.model)
+
+
+def _trainable(model):
+    return [np.array(variable) for variable in model.trainable_variables]
 
 
 def _same(first, second):

@@ -87,3 +87,11 @@ def test_labels_at_random_give_a_chance_warning_in_the_log_the_results_and_the_s
     assert row["at_chance"] is True
     assert 0.1 <= row["chance_score"] <= 0.12  # the holdout's majority class
     assert "within noise of chance" in estimator._repr_html_()
+
+
+def test_a_fit_cut_short_by_a_small_time_limit_gives_a_usable_model(tmp_path, digits_uint8):
+    # 300 digits in 10 s: the trial's training is cut after a few epochs (it used to score 12-36%).
+    x, y, x_test, y_test = digits_uint8
+    estimator = autoarch.ImageClassifier(max_trials=1, seed=0, directory=tmp_path, time_limit=10, verbose=0)
+    estimator.fit(x[:300], y[:300])
+    assert estimator.score(x_test, y_test) > 0.5  # chance is 0.1
