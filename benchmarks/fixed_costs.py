@@ -27,7 +27,12 @@ Run from the repository root, on a quiet machine::
 stage table describes its first trial; ``fits`` in the JSON times every
 Keras fit), ``--grappler`` sets TensorFlow's optimizer options, and
 ``--keep-kernel-cache`` is an experiment: the tuner no longer clears
-TensorFlow's kernel cache between trials.
+TensorFlow's kernel cache between trials. ``--epochs N`` fits with
+``fit(epochs=N)`` and ``--time-limit S`` with ``time_limit=S``, the short
+trainings of issue 35. Every fit also reports the seconds spent recomputing
+trained networks' batch-norm statistics (and their share of the fit), and
+the returned model's accuracy on its fit images in inference and in
+training mode.
 """
 
 import argparse
@@ -164,6 +169,40 @@ def cpu_extensions():
     return []
 
 
+def time_batch_norm_statistics():
+    """Time every recomputation of a trained network's batch-norm statistics; returns the list the seconds go to."""
+    import autoarch.tuning.trial as trial
+
+    seconds, original = [], trial.recompute_batch_norm_statistics
+
+    def timed(*args, **kwargs):
+        started = time.monotonic()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            seconds.append(time.monotonic() - started)
+
+    trial.recompute_batch_norm_statistics = timed
+    return seconds
+
+
+def fit_image_accuracies(clf, x_fit, y_fit):
+    """The returned model's accuracy on its own fit images in inference mode, then in training mode (one batch).
+
+    Training mode normalizes with the batch's statistics; a gap between the
+    two means the batch norms' moving statistics do not match the weights.
+    It updates those statistics, so it runs after every other use of the model.
+    """
+    import numpy as np
+
+    images = x_fit[..., None] if x_fit.ndim == 3 else x_fit
+    found = {}
+    for mode in ("inference", "training"):
+        probabilities = np.asarray(clf.model_(images.astype(np.float32), training=mode == "training"))
+        found[mode] = round(float(np.mean(clf.classes_[np.argmax(probabilities, axis=1)] == y_fit)), 4)
+    return found
+
+
 def run_autokeras(python, task, seed):
     """AutoKeras's figures for ``task`` from the shared runner (one trial, 10 epochs)."""
     done = subprocess.run(
@@ -182,6 +221,8 @@ def main():
     parser.add_argument("--trials", type=int, default=1, help="max_trials (the stage table describes the first)")
     parser.add_argument("--tuner", default="bayesian")
     parser.add_argument("--search-space", help="JSON merged into the estimator's search_space")
+    parser.add_argument("--epochs", type=int, help="fit(epochs=N), as an AutoKeras user would")
+    parser.add_argument("--time-limit", type=float, help="the estimator's time_limit in seconds")
     parser.add_argument(
         "--keep-kernel-cache", action="store_true",
         help="experiment: the tuner does not clear TensorFlow's kernel cache between trials",
@@ -208,15 +249,17 @@ def main():
     x_fit, y_fit, x_test, y_test = load(args.task)
     clock = StageClock()
     clock.install()
+    statistics_seconds = time_batch_norm_statistics()
     with tempfile.TemporaryDirectory() as directory, count_traces() as traces:
         clf = autoarch.ImageClassifier(
             max_trials=args.trials, tuner=args.tuner, seed=args.seed, directory=directory, verbose=0,
-            search_space=search_space,
+            search_space=search_space, time_limit=args.time_limit,
         )
         started = time.monotonic()
-        clf.fit(x_fit, y_fit)
+        clf.fit(x_fit, y_fit, epochs=args.epochs)
         ended = time.monotonic()
         accuracy = float(np.mean(clf.predict(x_test) == y_test))
+        modes = fit_image_accuracies(clf, x_fit, y_fit)
     figures = {
         "benchmark": "fixed_costs",
         "task": args.task,
@@ -227,12 +270,17 @@ def main():
         "trials": args.trials,
         "tuner": args.tuner,
         "search_space": search_space,
+        "epochs": args.epochs,
+        "time_limit": args.time_limit,
         "kernel_cache_kept": args.keep_kernel_cache,
         "stages_seconds": clock.stages(started, ended, args.trials),
         "fits": clock.per_fit(),
         "fit_seconds": round(ended - started, 1),
         "traces": dict(traces),
         "test_accuracy": round(accuracy, 4),
+        "fit_images_accuracy": modes,
+        "batch_norm_statistics_seconds": [round(seconds, 2) for seconds in statistics_seconds],
+        "batch_norm_statistics_share": round(sum(statistics_seconds) / (ended - started), 4),
         "parameters": int(clf.model_.count_params()),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "machine": f"{device_fingerprint()['cpu']}, {os.cpu_count()} cores",
@@ -246,6 +294,8 @@ def main():
     for name, seconds in figures["stages_seconds"].items():
         print(f"{name:60s} {seconds:7.2f} s")
     print(f"traces {figures['traces']}, test accuracy {accuracy:.4f}, peak {figures['peak_rss_mb']} MB")
+    print(f"fit images: {modes}; batch-norm statistics {figures['batch_norm_statistics_seconds']} s "
+          f"({100 * figures['batch_norm_statistics_share']:.1f}% of the fit)")
     results = os.path.join(ROOT, "benchmarks", "results")
     name = args.task.replace(":", "_") + (f"_seed{args.seed}" if args.seed else "") + (f"_{args.tag}" if args.tag else "")
     with open(os.path.join(results, f"fixed_costs_{name}.json"), "w") as file:
