@@ -67,6 +67,7 @@ import zlib
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
+from sklearn.metrics import balanced_accuracy_score  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "benchmarks", "results", "suite")
@@ -351,11 +352,6 @@ def list_tasks(names):
 # ------------------------------------------------------------ the runs
 
 
-def balanced_accuracy(truth, predicted):
-    """The mean over the true classes of the share of each class predicted right."""
-    return float(np.mean([np.mean(predicted[truth == label] == label) for label in np.unique(truth)]))
-
-
 def model_accuracy(clf, images, y, training):
     """Accuracy of ``clf.model_`` called directly on ``images`` in batches of 256, in training or inference mode."""
     predicted = []
@@ -398,7 +394,7 @@ def run_autoarch(data, seed, time_limit=None, modes=True):
             "fit_s": round(fit_s, 1),
             "time_limit": time_limit,
             "test_acc": round(float(np.mean(predicted == y_test)), 4),
-            "test_balanced_acc": round(balanced_accuracy(y_test, predicted), 4),
+            "test_balanced_acc": round(balanced_accuracy_score(y_test, predicted), 4),
             "params": int(clf.model_.count_params()),
         }
         if modes:
