@@ -6,12 +6,12 @@ import pytest
 from autoarch.darts import PRIMITIVES
 from autoarch.tuning.space import (
     CPU_PRIMITIVES,
+    MIN_TRAIN_STEPS,
     SETTINGS,
     Spec,
     declare,
     default_network_channels,
     default_primitives,
-    MIN_TRAIN_STEPS,
     default_space,
     defaults,
     fit_space,
