@@ -54,7 +54,6 @@ import argparse
 import dataclasses
 import gc
 import glob
-import gzip
 import json
 import os
 import statistics
@@ -69,10 +68,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 from sklearn.metrics import balanced_accuracy_score  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fixed_costs import fit_image_modes, load  # noqa: E402  (the tasks' shared splits; benchmarks/ is not a package)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "benchmarks", "results", "suite")
 AUTOKERAS_RUNNER = os.path.join(ROOT, "benchmarks", "suite_autokeras.py")
-MNIST = os.path.join(ROOT, "..", "shared", "data", "mnist10k")
 FIT_SHARE = 0.7  # patch tasks: fit patches from the left 70% of each picture, test patches from the rest
 
 
@@ -165,20 +166,13 @@ def build_faces(rng):
 
 def build_digits(rng):
     """scikit-learn's digits as the other benchmarks split them: the first 1,500 fit, the last 297 test."""
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    x, y = (digits.images * 16).clip(0, 255).astype(np.uint8), digits.target
-    return x[:1500], y[:1500], x[1500:], y[1500:]
+    return load("digits")
 
 
 def build_mnist3k(rng):
     """The first 3,000 images of MNIST's test set fit, the last 2,000 test (as ../shared/data/README.md asks)."""
-    with gzip.open(os.path.join(MNIST, "t10k-images-idx3-ubyte.gz")) as file:
-        x = np.frombuffer(file.read(), np.uint8, offset=16).reshape(-1, 28, 28)
-    with gzip.open(os.path.join(MNIST, "t10k-labels-idx1-ubyte.gz")) as file:
-        y = np.frombuffer(file.read(), np.uint8, offset=8)
-    return x[:3000], y[:3000], x[8000:], y[8000:]
+    x_fit, y_fit, x_test, y_test = load("mnist10k")
+    return x_fit[:3000], y_fit[:3000], x_test, y_test
 
 
 def build_photos(rng):
@@ -350,30 +344,6 @@ def list_tasks(names):
 
 
 # ------------------------------------------------------------ the runs
-
-
-def model_accuracy(clf, images, y, training):
-    """Accuracy of ``clf.model_`` called directly on ``images`` in batches of 256, in training or inference mode."""
-    predicted = []
-    for start in range(0, len(images), 256):
-        probabilities = np.asarray(clf.model_(images[start:start + 256], training=training))
-        predicted.append(np.argmax(probabilities, axis=1))
-    return float(np.mean(np.asarray(clf.classes_)[np.concatenate(predicted)] == y))
-
-
-def fit_image_modes(clf, x_fit, y_fit):
-    """The model's accuracy on its own fit images in inference and in training mode; its weights are put back after."""
-    from autoarch.inputs import read_images
-
-    images = read_images(x_fit, tuple(clf.image_shape_))
-    inference = model_accuracy(clf, images, y_fit, training=False)
-    weights = clf.model_.get_weights()  # training mode may move batch-norm statistics
-    try:
-        training = model_accuracy(clf, images, y_fit, training=True)
-    finally:
-        clf.model_.set_weights(weights)
-    return {"fit_acc_inference": round(inference, 4), "fit_acc_training": round(training, 4),
-            "fit_acc_gap": round(training - inference, 4)}
 
 
 def run_autoarch(data, seed, time_limit=None, modes=True):

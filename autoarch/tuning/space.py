@@ -312,7 +312,7 @@ def enough_steps(space, num_samples, search_space=None):
     space = dict(space)
     epochs = int(space["train_epochs"].default)
     batch = space["batch_size"]
-    if "batch_size" not in search_space and batch.kind in ("choice", "fixed"):
+    if "batch_size" not in search_space:
         size = int(batch.default)
         while size // 2 >= MIN_BATCH_SIZE and -(-num_samples // size) * epochs < MIN_TRAIN_STEPS:
             size //= 2
