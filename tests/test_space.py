@@ -6,6 +6,7 @@ import pytest
 from autoarch.darts import PRIMITIVES
 from autoarch.tuning.space import (
     CPU_PRIMITIVES,
+    CPU_SHORT_TRAINING_CHANNELS,
     MIN_TRAIN_STEPS,
     SETTINGS,
     Spec,
@@ -112,6 +113,13 @@ def test_a_short_training_gets_smaller_batches_and_no_crop_but_larger_data_keeps
     # fit(epochs=2) on 320 images: the smallest batch (8) and no crop.
     short = fit_space(400, (28, 28, 1), {"train_epochs": 2}, gpu=gpu, training_samples=320)
     assert short["batch_size"] == Spec("fixed", 8) and short["random_crop"] == Spec("fixed", False)
+    if not gpu:
+        # On CPU its network widens to the widest a short training may take; larger data stays within the work cap.
+        assert short["network_channels"].default == max(CPU_SHORT_TRAINING_CHANNELS)
+        assert max(CPU_SHORT_TRAINING_CHANNELS) > default_space(400, (28, 28, 1))["network_channels"].default
+        large = fit_space(60_000, (28, 28, 1), {"train_epochs": 2})
+        assert large["network_channels"] == default_space(60_000, (28, 28, 1))["network_channels"]
+        assert fit_space(400, (28, 28, 1), {"train_epochs": 8})["network_channels"].default == 24
     # The user's own batch size and crop are kept.
     mine = fit_space(400, (28, 28, 1), {"train_epochs": 2, "batch_size": 64, "random_crop": True}, gpu=gpu)
     assert mine["batch_size"] == Spec("fixed", 64) and mine["random_crop"] == Spec("fixed", True)
