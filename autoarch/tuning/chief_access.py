@@ -6,8 +6,9 @@ adds two things keras-tuner lacks:
 
 - **A shared token.** Every call to the chief carries the token of
   `TOKEN_ENV` as gRPC metadata, and the chief refuses a call without the
-  right one (``UNAUTHENTICATED``, logged with the method called); the search
-  goes on unaffected. A chief started without the variable makes a random
+  right one (``UNAUTHENTICATED``, logged with the method called, quoted and
+  cut short, at most `REFUSAL_LOG_LINES` lines every `REFUSAL_LOG_SECONDS`,
+  then a count of the others); the search goes on unaffected. A chief started without the variable makes a random
   token and logs it: workers must then be given it.
 - **TLS**, optional. With `TLS_CERT_ENV` and `TLS_KEY_ENV` (PEM files) the
   chief listens with TLS only; workers given `TLS_CERT_ENV` (the chief's
@@ -22,11 +23,13 @@ import hmac
 import logging
 import os
 import secrets
+import threading
+import time
 
 import grpc
 
-__all__ = ["TOKEN_ENV", "TLS_CERT_ENV", "TLS_KEY_ENV", "TOKEN_HEADER", "check_settings", "chief_token",
-           "TokenCheck", "add_port", "channel"]
+__all__ = ["TOKEN_ENV", "TLS_CERT_ENV", "TLS_KEY_ENV", "TOKEN_HEADER", "REFUSAL_LOG_SECONDS", "REFUSAL_LOG_LINES",
+           "check_settings", "chief_token", "TokenCheck", "add_port", "channel"]
 
 TOKEN_ENV = "AUTOARCH_CHIEF_TOKEN"
 """Environment variable holding the token shared by the chief and every worker."""
@@ -39,6 +42,13 @@ TLS_KEY_ENV = "AUTOARCH_CHIEF_TLS_KEY"
 
 TOKEN_HEADER = "autoarch-chief-token"
 """The gRPC metadata key that carries the token."""
+
+REFUSAL_LOG_SECONDS = 60.0
+REFUSAL_LOG_LINES = 5
+"""The chief logs at most this many refused calls every `REFUSAL_LOG_SECONDS`; the next line it logs
+counts the refusals it did not."""
+
+_METHOD_CHARACTERS = 80
 
 log = logging.getLogger("autoarch")
 
@@ -74,12 +84,22 @@ def chief_token():
 class TokenCheck(grpc.ServerInterceptor):
     """The chief's check of every call: the right token, or ``UNAUTHENTICATED``.
 
+    Refusals are logged with the method quoted by `ascii` and cut to 80
+    characters (a caller without the token cannot write a line of its own into
+    the log), at most `REFUSAL_LOG_LINES` times every `REFUSAL_LOG_SECONDS`.
+
     Args:
         token: the token a call must carry under `TOKEN_HEADER`.
+        clock: returns the time in seconds (default `time.monotonic`).
     """
 
-    def __init__(self, token):
+    def __init__(self, token, clock=time.monotonic):
         self._token = token.encode()
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._window_start = None
+        self._logged = 0
+        self._unlogged = 0
 
         def refuse(request, context):
             context.abort(grpc.StatusCode.UNAUTHENTICATED, f"a call to the chief needs the right {TOKEN_ENV}")
@@ -91,9 +111,23 @@ class TokenCheck(grpc.ServerInterceptor):
         given = dict(handler_call_details.invocation_metadata or ()).get(TOKEN_HEADER, "")
         if hmac.compare_digest(given.encode(), self._token):
             return continuation(handler_call_details)
-        log.warning("the chief refused a call to %s: %s", handler_call_details.method,
-                    "a wrong token" if given else "no token")
+        self._log_refusal(handler_call_details.method, "a wrong token" if given else "no token")
         return self._refusal
+
+    def _log_refusal(self, method, reason):
+        with self._lock:
+            now = self._clock()
+            if self._window_start is None or now - self._window_start >= REFUSAL_LOG_SECONDS:
+                self._window_start, self._logged = now, 0
+            if self._logged >= REFUSAL_LOG_LINES:
+                self._unlogged += 1
+                return
+            self._logged += 1
+            unlogged, self._unlogged = self._unlogged, 0
+        method = str(method)
+        shown = ascii(method[:_METHOD_CHARACTERS]) + ("..." if len(method) > _METHOD_CHARACTERS else "")
+        more = f" ({unlogged} more refused since the last line)" if unlogged else ""
+        log.warning("the chief refused a call to %s: %s%s", shown, reason, more)
 
 
 def add_port(server, address):

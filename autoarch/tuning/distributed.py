@@ -269,8 +269,21 @@ class Leases:
         A worker taken for lost may still end its trial while the trial waits
         for its retry: a completed result is kept (the retry is dropped), any
         other is ignored (the retry runs).
+
+        Returns:
+            None, or why the call was refused with nothing changed: an unknown
+            trial; one that neither runs nor waits for its retry; a status
+            other than ``COMPLETED``, ``INVALID`` or ``FAILED``;
+            hyperparameters that differ from the trial's; or ``COMPLETED``
+            without the objective among its reported metrics.
         """
-        _locked(self.oracle, self._end_trial, trial)
+        return _locked(self.oracle, self._checked_end, trial)
+
+    def _checked_end(self, trial):
+        problem = self._end_problem(trial)
+        if problem is None:
+            self._end_trial(trial)
+        return problem
 
     def _end_trial(self, trial):
         oracle = self.oracle
@@ -289,6 +302,57 @@ class Leases:
                 if ongoing.trial_id == trial.trial_id:
                     self.oracle.ongoing_trials.pop(tuner)
             self.oracle.save()
+
+    def update_trial(self, trial_id, metrics, step=0):
+        """A worker's metrics for ``trial_id``, through the oracle's ``update_trial``.
+
+        Returns:
+            ``(trial, problem)``: the updated trial and None, or None and why
+            the call was refused (nothing changed): an unknown trial, one that
+            neither runs nor waits for its retry, or metrics without the objective.
+        """
+        return _locked(self.oracle, self._update_trial, trial_id, dict(metrics), step)
+
+    def _update_trial(self, trial_id, metrics, step):
+        problem = self._unknown(trial_id) or self._not_reporting(trial_id)
+        missing = [name for name in _objective_names(self.oracle) if name not in metrics]
+        if problem is None and missing:
+            problem = f"the metrics of trial {trial_id!r} lack the objective {', '.join(map(repr, missing))}"
+        if problem is not None:
+            return None, problem
+        return self.oracle.update_trial(trial_id, metrics, step=step), None
+
+    def _end_problem(self, trial):
+        trial_id = trial.trial_id
+        problem = self._unknown(trial_id) or self._not_reporting(trial_id)
+        if problem is not None:
+            return problem
+        if trial.status not in _END_STATUSES:
+            return f"a trial ends as {', '.join(_END_STATUSES)}, not {trial.status!r}"
+        kept = self.oracle.trials[trial_id]
+        changed = sorted(name for name, value in kept.hyperparameters.values.items()
+                         if trial.hyperparameters.values.get(name, _MISSING) != value)
+        if changed:
+            return f"trial {trial_id!r} would change its hyperparameters {', '.join(map(repr, changed))}"
+        missing = [name for name in _objective_names(self.oracle) if not kept.metrics.exists(name)]
+        if trial.status == trial_module.TrialStatus.COMPLETED and missing:
+            return f"trial {trial_id!r} cannot be COMPLETED: no {', '.join(map(repr, missing))} was reported"
+        return None
+
+    def check_known(self, trial_id):
+        """Why a call about ``trial_id`` is refused (no such trial), or None."""
+        return _locked(self.oracle, self._unknown, trial_id)
+
+    def _unknown(self, trial_id):
+        return None if trial_id in self.oracle.trials else f"no trial {_shown(trial_id)} in this search"
+
+    def _not_reporting(self, trial_id):
+        """Why ``trial_id`` may not report: it neither runs nor waits for its retry (a late worker's report)."""
+        if trial_id in self.oracle._retry_queue:
+            return None
+        if any(trial.trial_id == trial_id for trial in self.oracle.ongoing_trials.values()):
+            return None
+        return f"trial {trial_id!r} does not run (it is {self.oracle.trials[trial_id].status})"
 
     def reap(self):
         """Take back the trials of workers silent for longer than the timeout.
@@ -342,8 +406,25 @@ class Leases:
         return all(now - self._heard.get(tuner, self._started) > QUIET_SECONDS for tuner in oracle.tuner_ids)
 
 
+_END_STATUSES = (trial_module.TrialStatus.COMPLETED, trial_module.TrialStatus.INVALID, trial_module.TrialStatus.FAILED)
+_MISSING = object()
+_SHOWN_CHARACTERS = 60
+
+
+def _objective_names(oracle):
+    objective = oracle.objective
+    return list(getattr(objective, "name_to_direction", {objective.name: None}))
+
+
+def _shown(text):
+    """``text`` as a short, printable quote: what a caller sends never writes a line of its own into the log."""
+    text = str(text)
+    return ascii(text[:_SHOWN_CHARACTERS]) + ("..." if len(text) > _SHOWN_CHARACTERS else "")
+
+
 class _Servicer(oracle_chief.OracleServicer):
-    """keras-tuner's gRPC servicer, with every request about a trial counted as a sign of life."""
+    """keras-tuner's gRPC servicer, with every request about a trial counted as a sign of life,
+    every change under the oracle's lock, and calls that would break the oracle's state refused."""
 
     def __init__(self, leases, on_trial_end=None):
         super().__init__(leases.oracle)
@@ -356,11 +437,17 @@ class _Servicer(oracle_chief.OracleServicer):
 
     def UpdateTrial(self, request, context):
         self.leases.heard_about(request.trial_id)
-        return super().UpdateTrial(request, context)
+        trial, problem = self.leases.update_trial(request.trial_id, request.metrics, step=request.step)
+        if problem is not None:
+            _refuse(context, problem)
+        return protos.get_service().UpdateTrialResponse(trial=trial.to_proto())
 
     def EndTrial(self, request, context):
         self.leases.heard_about(request.trial.trial_id)
-        self.leases.end_trial(trial_module.Trial.from_proto(request.trial))
+        trial = trial_module.Trial.from_proto(request.trial)
+        problem = self.leases.end_trial(trial)
+        if problem is not None:
+            _refuse(context, problem)
         if self.on_trial_end is not None:
             try:
                 self.on_trial_end(request.trial.trial_id)
@@ -370,7 +457,16 @@ class _Servicer(oracle_chief.OracleServicer):
 
     def GetTrial(self, request, context):
         self.leases.heard_about(request.trial_id)
+        problem = self.leases.check_known(request.trial_id)
+        if problem is not None:
+            _refuse(context, problem)
         return super().GetTrial(request, context)
+
+
+def _refuse(context, problem):
+    """End a call with ``INVALID_ARGUMENT`` and ``problem``, logged once, quoted (see `_shown`)."""
+    log.warning("the chief refused a call: %s", problem)
+    context.abort(grpc.StatusCode.INVALID_ARGUMENT, problem)
 
 
 def serve(oracle, deadline=None, on_trial_end=None):
