@@ -11,6 +11,8 @@ __all__ = ["paired_search_dataset", "search_splits", "fit_splits", "MIN_SAMPLES_
 MIN_SAMPLES_PER_CLASS = 3
 """A class needs one sample in each of search-train, search-val and holdout."""
 
+_SCARCE_SHOWN = 10
+
 
 def search_splits(labels, holdout_fraction=0.2, seed=None, stratify=True):
     """Split sample indices three ways: search-train, search-val and holdout.
@@ -44,9 +46,11 @@ def search_splits(labels, holdout_fraction=0.2, seed=None, stratify=True):
         needed = MIN_SAMPLES_PER_CLASS if holdout_fraction else MIN_SAMPLES_PER_CLASS - 1
         scarce = {c.item(): int(k) for c, k in zip(classes, counts) if k < needed}
         if scarce:
+            shown = dict(list(scarce.items())[:_SCARCE_SHOWN])
+            more = f" and {len(scarce) - len(shown)} more" if len(scarce) > len(shown) else ""
             raise ValueError(
                 f"every class needs at least {needed} samples (one for each part of the "
-                f"split), but these classes have fewer: {scarce}"
+                f"split), but {len(scarce)} of the {len(classes)} classes have fewer: {shown}{more}"
             )
     minimum = 2 * (len(np.unique(labels)) if stratify else 1)
     if n < minimum + (minimum // 2 if holdout_fraction else 0):

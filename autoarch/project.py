@@ -11,6 +11,8 @@ what `autoarch.load` needs to restore the estimator (`save_final_model`,
 `read_model_metadata`).
 """
 
+import contextlib
+import glob
 import hashlib
 import json
 import logging
@@ -25,6 +27,7 @@ log = logging.getLogger("autoarch")
 __all__ = [
     "IDENTITY_FILE",
     "FINAL_MODEL",
+    "UNWRITTEN_LOCK_SECONDS",
     "project_path",
     "identity",
     "check_project",
@@ -38,6 +41,10 @@ __all__ = [
     "save_final_model",
     "read_model_metadata",
 ]
+
+UNWRITTEN_LOCK_SECONDS = 10.0
+"""A lock file still empty or garbled after this long was left by a writer that failed
+(a full disk) or died between creating and writing it: it is taken over."""
 
 IDENTITY_FILE = "autoarch.json"
 FINAL_MODEL = os.path.join("final", "model.keras")
@@ -119,7 +126,8 @@ def check_project(project_dir, identity, overwrite):
         ValueError: the path or its parent is a file; the folder holds files but is not an
             autoarch project (it is never deleted, even with ``overwrite``); or,
             without ``overwrite``, the project was made for another task, image
-            shape or set of classes.
+            shape or set of classes, or its keras-tuner records (``oracle.json``,
+            a ``trial.json``) are damaged.
     """
     parent = os.path.dirname(project_dir)
     if parent and os.path.exists(parent) and not os.path.isdir(parent):
@@ -144,6 +152,26 @@ def check_project(project_dir, identity, overwrite):
             f"the project {project_dir!r} was made for other data ({details}). Nothing was "
             "changed: pass overwrite=True to replace it, or choose another project_name"
         )
+    _check_search_records(project_dir)
+
+
+def _check_search_records(project_dir):
+    """Refuse a project whose keras-tuner records (``oracle.json``, ``trial_*/trial.json``) do not
+    parse: keras-tuner's reload would stop with a bare JSON error naming no file."""
+    records = [os.path.join(project_dir, "oracle.json")]
+    records += sorted(glob.glob(os.path.join(glob.escape(project_dir), "trial_*", "trial.json")))
+    for path in records:
+        try:
+            with open(path, encoding="utf-8") as file:
+                json.load(file)
+        except FileNotFoundError:
+            continue
+        except (OSError, ValueError) as error:  # ValueError: JSONDecodeError and UnicodeDecodeError
+            raise ValueError(
+                f"the project's search record {path!r} is damaged ({error}), so its search cannot "
+                "resume. Nothing was changed: pass overwrite=True to start the project again, or "
+                "choose another project_name"
+            ) from None
 
 
 def write_identity(project_dir, identity):
@@ -209,8 +237,9 @@ class ProjectLock:
     ``directory/project_name.lock`` is created atomically when a fit starts
     writing and removed when it ends, so a second process fitting the same
     project at the same time is refused instead of writing beside the first.
-    A lock left by a process that no longer runs on this machine (killed) is
-    taken over. It sits beside the folder, not in it, so ``overwrite=True``,
+    A lock left by a process that no longer runs on this machine (killed), or
+    left empty for `UNWRITTEN_LOCK_SECONDS` (a writer that failed on a full
+    disk), is taken over. It sits beside the folder, not in it, so ``overwrite=True``,
     which deletes the folder, cannot delete it.
 
     Args:
@@ -252,17 +281,22 @@ class ProjectLock:
 
         Raises:
             RuntimeError: another running process holds it (without ``wait``).
+            OSError: the lock file cannot be made or written (a read-only folder, a
+                full disk), with its path; none is left behind.
         """
-        os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+        folder = os.path.dirname(self.path) or "."
         attempts, announced = 0, False
         while attempts < 3:
             attempts += 1
             try:
+                os.makedirs(folder, exist_ok=True)
                 descriptor = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
             except FileExistsError:
                 holder = self.holder()
                 if holder is None:
                     continue  # released meanwhile
+                if not holder and self._unwritten_for() > UNWRITTEN_LOCK_SECONDS:
+                    holder = {"pid": None, "host": socket.gethostname(), "stale": True}
                 if _running(holder) and self.wait:
                     if not announced:
                         log.info("waiting for pid %s on %r, which is fitting the same project %r",
@@ -283,11 +317,26 @@ class ProjectLock:
                 except FileNotFoundError:
                     pass
                 continue
-            with os.fdopen(descriptor, "w") as file:
-                json.dump({"pid": os.getpid(), "host": socket.gethostname()}, file)
+            except OSError as error:  # a read-only or full folder: say which, before any work
+                raise OSError(error.errno, f"cannot write the project's lock file {self.path!r} "
+                              f"({error.strerror}): choose a directory this process may write to") from error
+            try:
+                with os.fdopen(descriptor, "w") as file:
+                    json.dump({"pid": os.getpid(), "host": socket.gethostname()}, file)
+            except OSError as error:  # a full disk: leave no empty lock behind to block the next fit
+                with contextlib.suppress(OSError):
+                    os.remove(self.path)
+                raise OSError(error.errno, f"could not write the lock file {self.path!r}: {error.strerror}") from error
             self.held = True
             return
         raise RuntimeError(f"could not take the lock {self.path!r}: other processes keep taking it")
+
+    def _unwritten_for(self):
+        """Seconds since the lock file was last written (0 when it is gone)."""
+        try:
+            return time.time() - os.stat(self.path).st_mtime
+        except OSError:
+            return 0.0
 
     def release(self):
         """Give the lock back (only if this object holds it)."""
@@ -301,6 +350,8 @@ class ProjectLock:
 
 def _running(holder):
     """Whether the process of a lock's ``holder`` may still run (unknown hosts and pids: yes)."""
+    if holder.get("stale"):
+        return False
     pid = holder.get("pid")
     if holder.get("host") != socket.gethostname() or not isinstance(pid, int):
         return True

@@ -1,6 +1,10 @@
 """The project directory: what it was made for is checked before anything is written."""
 
+import errno
+import json
 import os
+import re
+import time
 
 import pytest
 
@@ -144,3 +148,55 @@ def test_differences_shorten_fingerprints_and_long_values():
     line = project.differences(stored, {"data": "b" * 64, "genotype": None})
     assert "data: project has 'aaaaaaaaaa...', this fit has 'bbbbbbbbbb...'" in line
     assert "genotype: project has '" + "x" * 76 + "..., this fit has None" in line
+
+
+# ------------------------------------------------------------------ the project lock on a full disk
+
+
+def test_a_lock_that_cannot_be_written_is_a_clear_oserror_and_leaves_no_file(tmp_path, monkeypatch):
+    def full_disk(*args, **kwargs):  # the write of the lock's holder fails as on a full disk
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(project.json, "dump", full_disk)
+    with pytest.raises(OSError, match=r"could not write the lock file .*p\.lock.*No space left on device") as error:
+        project.ProjectLock(tmp_path / "p").acquire()
+    assert error.value.errno == errno.ENOSPC
+    assert not (tmp_path / "p.lock").exists()
+    monkeypatch.undo()
+    with project.ProjectLock(tmp_path / "p"):  # the next fit takes it
+        assert (tmp_path / "p.lock").exists()
+
+
+def test_an_empty_lock_left_by_a_failed_writer_is_taken_over_but_a_fresh_one_is_not(tmp_path):
+    path = tmp_path / "p.lock"
+    path.write_text("")
+    with pytest.raises(RuntimeError, match="being fitted by another process"):  # maybe being written now
+        project.ProjectLock(tmp_path / "p").acquire()
+    old = time.time() - project.UNWRITTEN_LOCK_SECONDS - 1
+    os.utime(path, (old, old))
+    with project.ProjectLock(tmp_path / "p"):
+        assert json.loads(path.read_text())["pid"] == os.getpid()
+    assert not path.exists()
+
+
+@pytest.mark.parametrize("record", ["oracle.json", os.path.join("trial_1", "trial.json")])
+def test_a_damaged_keras_tuner_record_is_refused_naming_the_file(tmp_path, record):
+    write_identity(tmp_path / "p", CLASSIFIER)
+    for name in ("oracle.json", os.path.join("trial_0", "trial.json"), os.path.join("trial_1", "trial.json")):
+        (tmp_path / "p" / name).parent.mkdir(exist_ok=True)
+        (tmp_path / "p" / name).write_text('{"trial_id": "0"}')
+    (tmp_path / "p" / record).write_text('{"trial_id": "1", "hyperpa')  # cut short by a kill
+    before = snapshot(tmp_path)
+    with pytest.raises(ValueError, match=rf"search record .*{re.escape(record)}.* is damaged .*overwrite=True"):
+        check_project(str(tmp_path / "p"), CLASSIFIER, overwrite=False)
+    check_project(str(tmp_path / "p"), CLASSIFIER, overwrite=True)  # it will be replaced: no complaint
+    assert snapshot(tmp_path) == before
+
+
+def test_a_folder_this_process_cannot_write_to_is_a_clear_oserror():
+    folder = "/sys/autoarch-test"  # refused even to root, unlike a chmod-ed temporary folder
+    if not os.path.ismount("/sys"):
+        pytest.skip("needs Linux's /sys, where nobody may make folders")
+    with pytest.raises(OSError, match=r"cannot write the project's lock file '/sys/autoarch-test/p\.lock' .*"
+                                      r"choose a directory this process may write to"):
+        project.ProjectLock(os.path.join(folder, "p")).acquire()

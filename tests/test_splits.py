@@ -110,3 +110,12 @@ def test_paired_search_dataset_shuffles_each_half_fully_and_repeats_the_validati
     np.testing.assert_array_equal(np.concatenate([t[1] for t, _ in again]), seen_train)
     ordered = paired_search_dataset(x_train, y_train, x_val, y_val, batch_size=4, shuffle=False)
     assert np.concatenate([t[1] for t, _ in ordered.as_numpy_iterator()]).tolist() == list(range(12))
+
+
+def test_many_scarce_classes_are_counted_not_all_listed():
+    labels = np.repeat(np.arange(20_000), 2)  # 20,000 classes of 2 samples: every one is too small
+    with pytest.raises(ValueError) as refused:
+        search_splits(labels, holdout_fraction=0.2, seed=0)
+    message = str(refused.value)
+    assert "20000 of the 20000 classes have fewer" in message and "and 19990 more" in message
+    assert len(message) < 300

@@ -165,7 +165,7 @@ CASES = [
     case(C, _one_class, r"y: expected at least 2 classes, got 1", "one-class"),
     case(C, _dataset_of_one_class, r"expected at least 2 classes, got 1", "one-class-dataset"),
     # a class with too few samples for the split
-    case(C, _scarce, r"every class needs at least 3 samples .*these classes have fewer: \{9: 2\}", "scarce-class"),
+    case(C, _scarce, r"every class needs at least 3 samples .*1 of the 10 classes have fewer: \{9: 2\}", "scarce-class"),
     # non-numeric pixels
     case(C, lambda d: ((d.x.astype(str), d.y), {}), r"x: pixels must be integers or floats \(uint8 or float images\), got dtype <U3", "string-pixels"),
     case(C, lambda d: ((d.x > 100, d.y), {}), r"pixels must be integers or floats .*got dtype bool", "bool-pixels"),
