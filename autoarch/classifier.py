@@ -130,7 +130,7 @@ class ImageClassifier(ClassifierMixin, _ImageEstimator):
             know it (``tuner_.results_summary()``,
             ``tuner_.oracle.get_best_trials()``); its oracle is the one that
             ran the trials (a copy of an oracle given as ``tuner``). Not
-            restored by `load`.
+            restored by `load`, nor kept by ``pickle``.
     """
 
     _objectives = ("val_accuracy", "val_loss")

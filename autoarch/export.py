@@ -14,7 +14,9 @@ Formats:
     ``[None, h, w, c]`` to the model output;
   - ``serve_uint8``: the same for uint8 images, cast to float32 inside.
 
-  Each signature takes one input named ``images`` and returns ``{"output_0": ...}``.
+  Each signature takes one input named ``images`` and returns ``{"output_0": ...}``;
+  images of another shape (``[n, h, w]`` without the channel axis too) are
+  refused with TensorFlow's ``InvalidArgumentError`` naming both shapes.
 - ``"keras"``: a ``.keras`` file that ``keras.saving.load_model(path)`` loads back
   after ``import autoarch`` (every custom layer is registered), with optional
   JSON metadata stored in the archive as ``autoarch.json`` (see
@@ -116,7 +118,9 @@ def export_saved_model(model, path, overwrite=False):
     The SavedModel has the endpoints ``serve`` (also the ``serving_default``
     signature), which takes float32 raw images ``[None, h, w, c]``, and
     ``serve_uint8``, which takes uint8 images of the same shape. Both return the
-    model output in inference mode. It loads with ``tf.saved_model.load(path)``
+    model output in inference mode, and refuse images of another shape (a
+    channel-less ``[n, h, w]`` batch included) with an ``InvalidArgumentError``
+    that names both shapes. It loads with ``tf.saved_model.load(path)``
     without Keras or autoarch.
 
     Args:
@@ -134,7 +138,7 @@ def export_saved_model(model, path, overwrite=False):
         FileNotFoundError: the parent directory of ``path`` does not exist.
     """
     path = check_export_path(path, "saved_model", overwrite)
-    archive = _export_archive(model, uint8=True)
+    archive = _export_archive(model, uint8=True, check_shape=True)
     with _staging(path) as staging:
         staged = os.path.join(staging, os.path.basename(path))
         archive.write_out(staged, verbose=False)
@@ -309,26 +313,34 @@ def _input_shape(model):
     return (None, *shape[1:])
 
 
-def _export_archive(model, uint8):
+def _export_archive(model, uint8, check_shape=False):
     """Return a `keras.export.ExportArchive` with a float32 ``serve`` endpoint.
 
     The first endpoint also becomes the ``serving_default`` signature. With
     ``uint8``, a ``serve_uint8`` endpoint casts uint8 images to float32 first.
+    With ``check_shape``, every endpoint refuses images of another shape with
+    TensorFlow's ``Shape of tensor images [16,8,8] is not compatible with
+    expected shape [?,8,8,1]``: a loaded SavedModel's signatures do not check
+    their inputs, and a channel-less batch went through to a wrong answer.
     """
     import tensorflow as tf
 
     shape = _input_shape(model)
+
+    def checked(images):
+        return tf.ensure_shape(images, shape) if check_shape else images
+
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint(
         "serve",
-        lambda images: model(images, training=False),
+        lambda images: model(checked(images), training=False),
         input_signature=[tf.TensorSpec(shape, tf.float32, name="images")],
     )
     if uint8:
         archive.add_endpoint(
             "serve_uint8",
-            lambda images: model(keras.ops.cast(images, "float32"), training=False),
+            lambda images: model(keras.ops.cast(checked(images), "float32"), training=False),
             input_signature=[tf.TensorSpec(shape, tf.uint8, name="images")],
         )
     return archive

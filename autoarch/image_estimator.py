@@ -311,6 +311,17 @@ class _ImageEstimator(NotebookDisplay, BaseEstimator):
 
     _fitted_private = ("_encoding", "_scaling", "_final_fit_elsewhere")
 
+    def __getstate__(self):
+        """What ``pickle`` and ``joblib`` keep: everything but ``tuner_``.
+
+        The tuner holds keras-tuner's live oracle, which does not pickle; an
+        unpickled estimator is as one from `autoarch.load`: it predicts,
+        scores and exports, and has ``results_`` but no ``tuner_``.
+        """
+        state = dict(super().__getstate__())  # a copy: Python's own may be the live __dict__
+        state.pop("tuner_", None)
+        return state
+
     def __sklearn_is_fitted__(self):
         """Whether a final model exists: ``fit`` succeeded here (or `load` restored one)."""
         return hasattr(self, "model_")

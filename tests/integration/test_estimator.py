@@ -2,6 +2,7 @@
 
 import json
 import os
+import pickle
 import subprocess
 import sys
 
@@ -286,20 +287,35 @@ runner = interpreter.get_signature_runner()
 c = list(runner(images=images[..., None].astype(np.float32)).values())[0]
 assert "autoarch" not in sys.modules
 np.save({str(tmp_path / 'out.npy')!r}, np.stack([np.asarray(a), np.asarray(b), c]))
+for endpoint, batch in ((served.signatures["serving_default"], images.astype(np.float32)),
+                        (served.signatures["serve_uint8"], images)):  # no channel axis: refused, not misread
+    try:
+        endpoint(images=tf.constant(batch))
+        raise SystemExit("a channel-less batch went through")
+    except tf.errors.InvalidArgumentError as error:
+        assert "Shape of tensor images [20,8,8] is not compatible with expected shape [?,8,8,1]" in str(error), error
 """
     subprocess.run([sys.executable, "-c", script], check=True, env=ENV, capture_output=True)
     outputs = np.load(tmp_path / "out.npy")
     for output in outputs:
         np.testing.assert_allclose(output, expected, atol=1e-4)
+    with open(tmp_path / "fitted.pickle", "wb") as file:  # as scikit-learn users save a fitted model
+        pickle.dump(fitted, file)
+    assert hasattr(fitted, "tuner_")  # pickling leaves the fitted estimator as it was
     script = f"""
-import numpy as np, autoarch
+import pickle, numpy as np, autoarch
 images = np.load({str(tmp_path / 'images.npy')!r})
 clf = autoarch.load({keras_file!r})
 np.save({str(tmp_path / 'loaded.npy')!r}, clf.predict_proba(images))
 np.save({str(tmp_path / 'labels.npy')!r}, clf.predict(images))
+with open({str(tmp_path / 'fitted.pickle')!r}, "rb") as file:
+    unpickled = pickle.load(file)
+assert not hasattr(unpickled, "tuner_") and len(unpickled.results_) == len(clf.results_)
+np.save({str(tmp_path / 'unpickled.npy')!r}, unpickled.predict_proba(images))
 """
     subprocess.run([sys.executable, "-c", script], check=True, env=ENV, capture_output=True)
     np.testing.assert_allclose(np.load(tmp_path / "loaded.npy"), expected, atol=1e-6)
+    np.testing.assert_allclose(np.load(tmp_path / "unpickled.npy"), expected, atol=1e-6)
     np.testing.assert_array_equal(np.load(tmp_path / "labels.npy"), fitted.predict(images))
     with pytest.raises(FileExistsError):
         fitted.export(tmp_path / "model.keras", format="keras")
