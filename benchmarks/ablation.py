@@ -51,7 +51,7 @@ all the searched operations, ``none`` included.
 
 Prints one line per fit and a table (per variant: mean and sample standard
 deviation over the seeds); writes everything as JSON to
-``benchmarks/results/ablation_<task>[_<tag>].json`` (rewritten after every fit,
+``benchmarks/results/ablation/ablation_<task>[_<tag>].json`` (rewritten after every fit,
 so an interrupted run keeps what it measured). Targets (issue 12): on MNIST-10k
 with 3 seeds, searched beats random_equal_time by >= 0.3 points of mean test
 accuracy and beats darts_v2; on digits with 5 seeds, by >= 1 point. The
@@ -82,6 +82,8 @@ import statistics
 import sys
 import tempfile
 import time
+
+from results_path import result_path, tagged_name
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -382,9 +384,7 @@ def main():
         space_module.default_space(len(x_fit), image_shape, gpu=False), search_space
     )["nodes"].default
 
-    results_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
-    os.makedirs(results_dir, exist_ok=True)
-    result_file = os.path.join(results_dir, f"ablation_{args.task}" + (f"_{args.tag}" if args.tag else "") + ".json")
+    result_file = result_path("ablation", tagged_name(f"ablation_{args.task}", args.tag))
     report = {
         "benchmark": "ablation",
         "task": args.task,

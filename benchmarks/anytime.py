@@ -13,7 +13,7 @@ the wall time it took.
 Tasks: ``digits`` (first 1,500 of scikit-learn's digits fit, the 297 images
 of other writers test) and ``mnist10k`` (``../shared/data/mnist10k``: first
 8,000 fit, last 2,000 test), split as the AutoKeras runner splits them.
-Results go to ``benchmarks/results/anytime_<task>[_<tag>].json``; a run
+Results go to ``benchmarks/results/anytime/anytime_<task>[_<tag>].json``; a run
 resumes the points already in that file (``--seeds ""`` runs only AutoKeras).
 
 Run from the repository root, on a quiet machine::
@@ -33,6 +33,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from fixed_costs import AUTOKERAS_RUN, ROOT, load  # noqa: E402  (the tasks' shared splits)
+from results_path import result_path, tagged_name  # noqa: E402
 
 ALLOWED_OVERSHOOT = (0.02, 1.0)
 """The issue's target: a fit ends within the budget plus 2% plus 1 s."""
@@ -130,7 +131,7 @@ def main():
     parser.add_argument("--autokeras-trials", default="1,3")
     parser.add_argument("--autokeras-timeout", type=int, default=900)
     args = parser.parse_args()
-    path = os.path.join(ROOT, "benchmarks", "results", f"anytime_{args.task}{'_' + args.tag if args.tag else ''}.json")
+    path = result_path("anytime", tagged_name(f"anytime_{args.task}", args.tag))
     figures = {"benchmark": "anytime", "task": args.task, "points": [], "autokeras": []}
     if os.path.exists(path):
         with open(path) as file:

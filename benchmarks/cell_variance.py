@@ -28,7 +28,7 @@ Run from the repository root (K x S fits, about a minute each on MNIST-10k on
     python benchmarks/cell_variance.py --task digits --cells 5 --seeds 0,1,2
     python benchmarks/cell_variance.py --task mnist10k --cells 4 --seeds 0,1,2
 
-Writes ``benchmarks/results/cell_variance_<task>[_<tag>].json`` after every fit.
+Writes ``benchmarks/results/cell_variance/cell_variance_<task>[_<tag>].json`` after every fit.
 """
 
 import argparse
@@ -40,6 +40,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from ablation import TASKS, fit_once, load_task, save_report  # noqa: E402
+from results_path import result_path, tagged_name  # noqa: E402
 
 CELL_SEED_OFFSET = 2000
 
@@ -94,7 +95,7 @@ def main():
         space_module.default_space(len(x_fit), image_shape, gpu=False), search_space
     )["nodes"].default
 
-    result_file = os.path.join(here, "results", f"cell_variance_{args.task}" + (f"_{args.tag}" if args.tag else "") + ".json")
+    result_file = result_path("cell_variance", tagged_name(f"cell_variance_{args.task}", args.tag))
     report = {
         "benchmark": "cell_variance", "task": args.task, "seeds": seeds, "cell_seed_offset": CELL_SEED_OFFSET,
         "search_space": search_space, "nodes": nodes, "autoarch": autoarch.__version__, "runs": [],

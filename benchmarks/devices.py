@@ -47,7 +47,7 @@ From the repository root::
 
 It prints one JSON line per run as it finishes, then a table, and writes all
 runs plus machine information to ``--output`` (default
-``benchmarks/results/devices_<cpu|gpu>.json``). The test suite never runs it.
+``benchmarks/results/devices/devices_<cpu|gpu>.json``). The test suite never runs it.
 """
 
 import argparse
@@ -60,11 +60,12 @@ import sys
 import time
 from pathlib import Path
 
+from results_path import result_path
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 NUM_CLASSES = 10
 RESULT_MARKER = "DEVICES_RESULT "
-RESULTS = Path(__file__).resolve().parent / "results"
 STAGES = ("search", "network")
 
 
@@ -173,7 +174,7 @@ def parse_args(argv=None):
     parser.add_argument("--steps", type=int, default=10, help="timed steps")
     parser.add_argument("--warmup-steps", type=int, default=2, help="untimed steps after the traced call")
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per run")
-    parser.add_argument("--output", type=Path, help="JSON results file (default: results/devices_<kind>.json)")
+    parser.add_argument("--output", type=Path, help="JSON results file (default: results/devices/devices_<kind>.json)")
     parser.add_argument("--single", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.single is not None:
@@ -192,7 +193,7 @@ def parse_args(argv=None):
     if any(args.batch_size % d for d in args.devices):
         parser.error(f"--batch-size {args.batch_size} must split evenly over {args.devices} devices")
     if args.output is None:
-        args.output = RESULTS / f"devices_{args.kind}.json"
+        args.output = Path(result_path("devices", f"devices_{args.kind}.json"))
     return args
 
 

@@ -3,7 +3,7 @@
 The first 1,500 images fit, the remaining 297 test (nothing trains or selects on
 them). Prints the trials, the test accuracy, the wall time of ``fit`` and the
 peak resident memory, and writes the figures as JSON to
-``benchmarks/results/digits[_trialsN][_tuner][_seedS].json`` (last line of output: the same
+``benchmarks/results/digits/digits[_trialsN][_tuner][_seedS].json`` (last line of output: the same
 JSON).
 Target (issue 3): >= 97% test accuracy within 5 minutes on 2 CPU cores.
 

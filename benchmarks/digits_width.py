@@ -8,7 +8,7 @@ It also tests the average of each width's networks, as the final model's
 ensemble averages networks. This is the measurement behind the CPU default of
 ``network_channels`` (`autoarch.tuning.space.default_network_channels`).
 Prints one JSON line per network and per width's average; the last line is
-all of them, also written to ``benchmarks/results/digits_width.json``.
+all of them, also written to ``benchmarks/results/digits_width/digits_width.json``.
 
 Run from the repository root (about 40-60 s per network on 2 cores)::
 
@@ -20,6 +20,8 @@ import json
 import math
 import os
 import time
+
+from results_path import result_path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -103,9 +105,7 @@ def main():
         }
         rows.append(summary)
         print(json.dumps(summary), flush=True)
-    results = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
-    os.makedirs(results, exist_ok=True)
-    with open(os.path.join(results, "digits_width.json"), "w") as file:
+    with open(result_path("digits_width", "digits_width.json"), "w") as file:
         json.dump(rows, file, indent=1)
     print(json.dumps(rows))
 

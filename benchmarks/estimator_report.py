@@ -8,12 +8,15 @@ import sys
 import tempfile
 import time
 
+from results_path import result_path
+
 
 def fit_and_report(name, make_estimator, x_fit, y_fit, x_test, y_test, settings, result_file):
     """Fit ``make_estimator(directory)`` in a temporary project, score it, print and save.
 
     Prints one summary line and, last, the figures as JSON, which also go to
-    ``benchmarks/results/<result_file>``. Returns the figures.
+    ``benchmarks/results/<script>/<result_file>``, the script being ``result_file``'s
+    name up to its first ``_`` or ``.`` (``digits``, ``mnist``). Returns the figures.
     """
     with tempfile.TemporaryDirectory() as directory:
         clf = make_estimator(directory)
@@ -44,9 +47,8 @@ def fit_and_report(name, make_estimator, x_fit, y_fit, x_test, y_test, settings,
         f"test accuracy {accuracy:.4f}, fit {seconds:.1f} s, {figures['parameters']} parameters, "
         f"peak {figures['peak_rss_mb']} MB, members (trial: test accuracy) {members}"
     )
-    results = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
-    os.makedirs(results, exist_ok=True)
-    with open(os.path.join(results, result_file), "w") as file:
+    script = result_file.split(".")[0].split("_")[0]
+    with open(result_path(script, result_file), "w") as file:
         json.dump(figures, file, indent=1)
     print(json.dumps(figures))
     return figures

@@ -16,7 +16,7 @@ took 1.8x as long on an AVX2 EPYC).
 
 Tasks: ``digits:300`` (first 300 digits fit, last 297 test), ``digits`` (first
 1,500), ``mnist10k`` (``../shared/data/mnist10k``: first 8,000 fit, last 2,000
-test). Results go to ``benchmarks/results/fixed_costs_<task>[_seed<S>][_<tag>].json``.
+test). Results go to ``benchmarks/results/fixed_costs/fixed_costs_<task>[_seed<S>][_<tag>].json``.
 
 Run from the repository root, on a quiet machine::
 
@@ -44,6 +44,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+from results_path import result_path, tagged_name
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -306,9 +308,8 @@ def main():
     print(f"traces {figures['traces']}, test accuracy {accuracy:.4f}, peak {figures['peak_rss_mb']} MB")
     print(f"fit images: {modes}; batch-norm statistics {figures['batch_norm_statistics_seconds']} s "
           f"({100 * figures['batch_norm_statistics_share']:.1f}% of the fit)")
-    results = os.path.join(ROOT, "benchmarks", "results")
-    name = args.task.replace(":", "_") + (f"_seed{args.seed}" if args.seed else "") + (f"_{args.tag}" if args.tag else "")
-    with open(os.path.join(results, f"fixed_costs_{name}.json"), "w") as file:
+    name = args.task.replace(":", "_") + (f"_seed{args.seed}" if args.seed else "")
+    with open(result_path("fixed_costs", tagged_name(f"fixed_costs_{name}", args.tag)), "w") as file:
         json.dump(figures, file, indent=1)
     print(json.dumps(figures))
 

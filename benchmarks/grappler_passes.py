@@ -40,6 +40,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
 from ablation import save_report  # noqa: E402  (benchmarks/ is not a package)
+from results_path import result_path  # noqa: E402
 
 # The default CPU search space's shapes for each task (`autoarch.tuning.space.default_space`).
 TASKS = {
@@ -160,7 +161,7 @@ def main():
         "raw": found,
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
     }
-    save_report(report, os.path.join(ROOT, "benchmarks", "results", f"grappler_passes_{args.task}.json"))
+    save_report(report, result_path("grappler_passes", f"grappler_passes_{args.task}.json"))
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ Run from the repository root::
     python benchmarks/kernel_cache.py
 """
 
+import argparse
 import os
 import platform
 import sys
@@ -36,9 +37,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
 from ablation import save_report  # noqa: E402  (benchmarks/ is not a package)
+from results_path import result_path  # noqa: E402
 
 
 def main():
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()  # --help, no options
     import keras
     import numpy as np
 
@@ -86,7 +89,7 @@ def main():
         "epoch_ends_seconds": rows,
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
     }
-    save_report(report, os.path.join(ROOT, "benchmarks", "results", "kernel_cache.json"))
+    save_report(report, result_path("kernel_cache", "kernel_cache.json"))
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ and the genotype; a budget no trial met is recorded with the fit's error
 folder per run, so its measurement is part of the first budgeted fit's time
 (``table_seconds``).
 
-Results go to ``benchmarks/results/latency_mnist10k[_<tag>].json``. Run from
+Results go to ``benchmarks/results/latency/latency_mnist10k[_<tag>].json``. Run from
 the repository root, on a quiet machine::
 
     python benchmarks/latency.py --seeds 0,1 [--fractions 0.5,0.25] [--search-space JSON] [--tag TAG]
@@ -37,7 +37,8 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from fixed_costs import ROOT, load  # noqa: E402  (the tasks' shared splits)
+from fixed_costs import load  # noqa: E402  (the tasks' shared splits)
+from results_path import result_path, tagged_name  # noqa: E402
 
 SEARCH_SPACE = {"stem_stride": 1, "nodes": 4, "network_channels": 16, "network_cells": 4, "train_epochs": 6}
 """The network size: the CPU default at full resolution (stem stride 1) with four nodes, so that the cells'
@@ -115,7 +116,7 @@ def main():
     parser.add_argument("--budget-trials", type=int, default=1, help="max_trials of the budgeted fits (default 1)")
     args = parser.parse_args()
     search_space = json.loads(args.search_space)
-    path = os.path.join(ROOT, "benchmarks", "results", f"latency_mnist10k{'_' + args.tag if args.tag else ''}.json")
+    path = result_path("latency", tagged_name("latency_mnist10k", args.tag))
     figures = {"benchmark": "latency", "task": "mnist10k", "search_space": search_space, "points": [],
                "machine": {"processor": platform.processor() or platform.machine(), "cpus": os.cpu_count()}}
     cache = tempfile.mkdtemp(prefix="autoarch-latency-benchmark-")

@@ -6,7 +6,7 @@ logs then), the process's resident memory (``VmRSS``, not the peak), the
 trial's own seconds (from ``result.json``) and the oracle's own time to
 propose the next trial (``Oracle.create_trial``, timed around keras-tuner's
 call). Prints a line per trial and a summary; writes JSON to
-``benchmarks/results/long_search_<preset>_<tuner>_<N>.json``.
+``benchmarks/results/long_search/long_search_<preset>_<tuner>_<N>.json``.
 
 ``--devices N`` gives the estimator ``devices=N`` (on a CPU machine, N
 logical CPU devices: every trial runs under a ``MirroredStrategy``).
@@ -50,6 +50,8 @@ import statistics
 import sys
 import tempfile
 import time
+
+from results_path import result_path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -306,10 +308,8 @@ def launch_distributed(args):
 
 
 def write_results(figures, name):
-    """Write ``figures`` to ``benchmarks/results/<name>`` and print them, less the per-trial lists."""
-    results = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
-    os.makedirs(results, exist_ok=True)
-    with open(os.path.join(results, name), "w") as file:
+    """Write ``figures`` to ``benchmarks/results/long_search/<name>`` and print them, less the per-trial lists."""
+    with open(result_path("long_search", name), "w") as file:
         json.dump(figures, file, indent=1)
     print(json.dumps({k: v for k, v in figures.items() if k not in ("trials", "seconds") or isinstance(v, int)}))
 

@@ -4,7 +4,7 @@ Reads the IDX files of DATA_DIR (default ``../shared/data/mnist10k``, the
 10,000-image MNIST test set): the first 8,000 images fit, the last 2,000 test.
 Prints the test accuracy, the wall time of ``fit``, the parameter count and the
 peak resident memory; the last line is the same as JSON (also written to
-``benchmarks/results/mnist[_trialsN][_seedS].json``). Target (issue 3): >= 98.5% test
+``benchmarks/results/mnist/mnist[_trialsN][_seedS].json``). Target (issue 3): >= 98.5% test
 accuracy in <= 100 s on 2 CPU cores with ``max_trials=1`` (AutoKeras 3.0's
 default ImageClassifier: 98.0% in 101 s on a quiet machine of this kind).
 

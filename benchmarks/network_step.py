@@ -20,7 +20,8 @@ code)::
     python benchmarks/network_step.py digits:300 --tag after
     PYTHONPATH=/path/to/old/checkout python benchmarks/network_step.py digits:300 --tag before
 
-Prints one JSON line; ``--output`` also appends it to a file.
+Prints one JSON line; ``--output`` also appends it to a file (the runs the docs quote:
+``benchmarks/results/network_step/network_step_pairs.jsonl``).
 
 ``--against-keras-norm R`` measures the fused batch norm of
 `autoarch.darts.operations.BatchNormalization` without the machine's drift:

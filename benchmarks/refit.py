@@ -26,7 +26,7 @@ on MNIST-10k on 2 cores)::
     python benchmarks/refit.py --task mnist10k --seeds 0,1,2,3,4
     python benchmarks/refit.py --task digits --seeds 0,1,2,3,4 [--modes keep,continue,scratch]
 
-Writes ``benchmarks/results/refit_<task>[_<tag>].json`` after every fit.
+Writes ``benchmarks/results/refit/refit_<task>[_<tag>].json`` after every fit.
 """
 
 import argparse
@@ -39,6 +39,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from ablation import RANDOM_SEED_OFFSET, TASKS, fit_once, load_task, save_report  # noqa: E402
+from results_path import result_path, tagged_name  # noqa: E402
 
 MODES = {"keep": False, "continue": "continue", "scratch": "scratch"}
 """Each mode's ``refit`` argument."""
@@ -98,7 +99,7 @@ def main():
     primitives = search_space.get("primitives") or space_module.default_primitives(gpu=False)
     nodes = space["nodes"].default
 
-    result_file = os.path.join(here, "results", f"refit_{args.task}" + (f"_{args.tag}" if args.tag else "") + ".json")
+    result_file = result_path("refit", tagged_name(f"refit_{args.task}", args.tag))
     report = {
         "benchmark": "refit",
         "task": args.task,

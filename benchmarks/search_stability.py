@@ -31,7 +31,7 @@ the labels.
 Tasks: ``digits`` (the first 1,500 of scikit-learn's digits), ``mnist10k``
 (the first 8,000 of ``../shared/data/mnist10k``), ``digits_colour`` (see
 ``benchmarks/ablation.py``). Results go to
-``benchmarks/results/search_stability_<task>[_<tag>].json``.
+``benchmarks/results/search_stability/search_stability_<task>[_<tag>].json``.
 
 Run from the repository root::
 
@@ -51,6 +51,8 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from results_path import result_path, tagged_name  # noqa: E402
 
 RANDOM_PAIRS = 2000
 RESAMPLE_SEED_OFFSET = 100
@@ -202,10 +204,7 @@ def main():
         "summary": summary,
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
     }
-    results = os.path.join(here, "results")
-    os.makedirs(results, exist_ok=True)
-    save_report(report, os.path.join(results, f"search_stability_{args.task}" + (f"_{args.tag}" if args.tag else "")
-                                     + ".json"))
+    save_report(report, result_path("search_stability", tagged_name(f"search_stability_{args.task}", args.tag)))
     print(json.dumps(summary, indent=1))
 
 

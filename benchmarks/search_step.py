@@ -59,7 +59,7 @@ The script prints one JSON line per run as it finishes (keys ``config``,
 ``images_per_second``, ``peak_rss_mb``, ``seconds_per_step``,
 ``trace_seconds``, ``steps``, ``status``, ...), then a table, and writes all
 runs plus machine information (CPU count, TensorFlow and Keras versions,
-platform) to ``--output`` (default ``benchmarks/results/search_step.json``),
+platform) to ``--output`` (default ``benchmarks/results/search_step/search_step.json``),
 rewritten after every run.
 
 Reference figures
@@ -86,12 +86,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from results_path import result_path
+
 # Before anything can import TensorFlow, here and in every child.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 NUM_CLASSES = 10
 RESULT_MARKER = "SEARCH_STEP_RESULT "
-DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "search_step.json"
 
 PRESETS = {
     "reference-large": {
@@ -307,11 +308,13 @@ def parse_args(argv=None):
     parser.add_argument(
         "--timeout", type=float, default=1800.0, help="seconds per configuration"
     )
-    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="JSON results file")
+    parser.add_argument("--output", type=Path, help="JSON results file (default: results/search_step/search_step.json)")
     parser.add_argument("--single", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.single is not None:
         return args
+    if args.output is None:
+        args.output = Path(result_path("search_step", "search_step.json"))
 
     preset = PRESETS[args.preset] if args.preset else DEFAULT_SHAPE
     for key, value in preset.items():

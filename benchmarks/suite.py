@@ -70,9 +70,9 @@ from sklearn.metrics import balanced_accuracy_score  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fixed_costs import fit_image_modes, load  # noqa: E402  (the tasks' shared splits; benchmarks/ is not a package)
+import results_path  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RESULTS = os.path.join(ROOT, "benchmarks", "results", "suite")
 AUTOKERAS_RUNNER = os.path.join(ROOT, "benchmarks", "suite_autokeras.py")
 FIT_SHARE = 0.7  # patch tasks: fit patches from the left 70% of each picture, test patches from the rest
 
@@ -477,19 +477,20 @@ def print_table(results):
 
 def result_path(name, tag):
     """Where a task's JSON goes."""
-    return os.path.join(RESULTS, f"suite_{name}" + (f"_{tag}" if tag else "") + ".json")
+    return results_path.result_path("suite", results_path.tagged_name(f"suite_{name}", tag))
 
 
 def report(tag):
     """Print the table of the JSON already written for ``tag`` (untagged files without one)."""
     results = []
-    for path in sorted(glob.glob(os.path.join(RESULTS, "suite_*.json"))):
+    folder = results_path.result_dir("suite")
+    for path in sorted(glob.glob(os.path.join(folder, "suite_*.json"))):
         with open(path) as file:
             result = json.load(file)
         if (result.get("tag") or "") == tag and result_path(result["task"], tag) == path:
             results.append(result)
     if not results:
-        raise SystemExit(f"no results in {RESULTS} for tag {tag!r}")
+        raise SystemExit(f"no results in {folder} for tag {tag!r}")
     order = list(TASKS)
     print_table(sorted(results, key=lambda r: order.index(r["task"]) if r["task"] in order else len(order)))
 
@@ -554,7 +555,6 @@ def main():
     from autoarch.runtime import configure_cpu_threads
 
     configure_cpu_threads()
-    os.makedirs(RESULTS, exist_ok=True)
     context = {**machine(), "autoarch_git": git_state(), "command": " ".join(sys.argv[1:])}
     results = [run_task(TASKS[name], args, context) for name in args.tasks]
     print_table(results)

@@ -15,7 +15,8 @@ processes (``PYTHONPATH`` selects the code)::
     python benchmarks/supernet_graph.py --tag after
     PYTHONPATH=/path/to/old/checkout python benchmarks/supernet_graph.py --tag before
 
-Prints one JSON line; ``--output`` also writes it to a file.
+Prints one JSON line; ``--output`` also writes it to a file (the runs the docs quote:
+``benchmarks/results/supernet_graph/supernet_graph_pairs.jsonl``).
 """
 
 import argparse

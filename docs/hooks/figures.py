@@ -10,20 +10,20 @@ Registered under ``hooks:`` in ``mkdocs.yml``. At every build:
   - ``figures/darts_v2.png``: the DARTS paper's CIFAR-10 cells
     (``autoarch.darts.DARTS_V2``), drawn by ``Genotype.plot``;
   - ``figures/mnist_genotype.png`` and ``figures/digits_genotype.png``: the
-    genotypes the benchmarks found (``benchmarks/results/*.json``);
+    genotypes the benchmarks found (``benchmarks/results/{mnist,digits}/*.json``);
   - ``figures/alphas_normal.png`` and ``figures/alphas_reduce.png``: the alpha
     history of one trial (``docs/data/alphas.json``, a trial's ``alphas.json``),
     drawn by ``autoarch.plots.plot_alpha_history``;
   - ``figures/trial_scores.png``: the trials of one fit (``docs/data/results.json``,
     an estimator's ``results_``), drawn by ``autoarch.plots.plot_trial_scores``;
   - ``figures/long_search.png``: resident memory and seconds after each trial of
-    two 100-trial searches (``benchmarks/results/long_search_{test,tiny}_random_100.json``);
+    two 100-trial searches (``benchmarks/results/long_search/long_search_{test,tiny}_random_100.json``);
   - ``figures/anytime.png``: test accuracy against the time budget on digits and
     MNIST-10k, with AutoKeras's points, before and after time-limited fits
     began with a random-cell baseline
-    (``benchmarks/results/anytime_{digits,mnist10k}{,_baseline_first}.json``);
+    (``benchmarks/results/anytime/anytime_{digits,mnist10k}{,_baseline_first}.json``);
   - ``figures/latency.png``: test accuracy against measured latency with and without a
-    latency budget (``benchmarks/results/latency_mnist10k_sizes_budget_sizes.json``).
+    latency budget (``benchmarks/results/latency/latency_mnist10k_sizes_budget_sizes.json``).
 
 - ``on_page_markdown`` replaces the marker ``<!-- autoarch:settings-table -->``
   with the table of the outer search space's defaults, computed by
@@ -37,6 +37,7 @@ autoarch (and with it TensorFlow) is imported only inside the drawing
 functions, when the build runs.
 """
 
+import importlib.util
 import json
 import logging
 import os
@@ -56,6 +57,15 @@ TABLE_SAMPLES, TABLE_SHAPE = 8000, (28, 28, 1)
 
 def _root(config):
     return os.path.dirname(os.path.abspath(config["config_file_path"]))
+
+
+def _result_file(config, script, name):
+    """The path of a benchmark's result file, as ``benchmarks/results_path.py`` places it."""
+    location = os.path.join(_root(config), "benchmarks", "results_path.py")
+    spec = importlib.util.spec_from_file_location("autoarch_benchmark_results_path", location)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.result_path(script, name)
 
 
 def _import_autoarch():
@@ -111,8 +121,7 @@ def _darts_v2():
 def _benchmark_genotype(config, name):
     def load():
         _import_autoarch()
-        path = os.path.join(_root(config), "benchmarks", "results", f"{name}.json")
-        with open(path) as file:
+        with open(_result_file(config, name, f"{name}.json")) as file:
             return parse_genotype(json.load(file)["genotype"])
 
     return load
@@ -257,29 +266,28 @@ def _draw_latency(runs):
 
 def _figures(config):
     """``(file name, draw(path), data files it needs)`` of every picture."""
-    results = os.path.join(_root(config), "benchmarks", "results")
     long_search = [
-        ("--preset test", os.path.join(results, "long_search_test_random_100.json")),
-        ("--preset tiny", os.path.join(results, "long_search_tiny_random_100.json")),
+        ("--preset test", _result_file(config, "long_search", "long_search_test_random_100.json")),
+        ("--preset tiny", _result_file(config, "long_search", "long_search_tiny_random_100.json")),
     ]
     anytime = [
-        (task, [("autoarch, first trial searched (earlier code), mean of seeds", os.path.join(results, f"anytime_{task}.json"), "tab:gray"),
+        (task, [("autoarch, first trial searched (earlier code), mean of seeds", _result_file(config, "anytime", f"anytime_{task}.json"), "tab:gray"),
                 ("autoarch, first trial a random-cell baseline, mean of seeds",
-                 os.path.join(results, f"anytime_{task}_baseline_first.json"), "tab:blue")])
+                 _result_file(config, "anytime", f"anytime_{task}_baseline_first.json"), "tab:blue")])
         for task in ("digits", "mnist10k")
     ]
-    latency = [os.path.join(results, "latency_mnist10k_sizes_budget_sizes.json")]
+    latency = [_result_file(config, "latency", "latency_mnist10k_sizes_budget_sizes.json")]
     return [
         ("darts_v2.png", _draw_genotype(_darts_v2, "DARTS-V2 (the DARTS paper's CIFAR-10 cells)"), []),
         (
             "mnist_genotype.png",
             _draw_genotype(_benchmark_genotype(config, "mnist"), "found by the MNIST benchmark"),
-            [os.path.join(_root(config), "benchmarks", "results", "mnist.json")],
+            [_result_file(config, "mnist", "mnist.json")],
         ),
         (
             "digits_genotype.png",
             _draw_genotype(_benchmark_genotype(config, "digits"), "found by the digits benchmark"),
-            [os.path.join(_root(config), "benchmarks", "results", "digits.json")],
+            [_result_file(config, "digits", "digits.json")],
         ),
         ("alphas_normal.png", _draw_alphas(config, "normal"), [_data_file(config, "alphas.json")]),
         ("alphas_reduce.png", _draw_alphas(config, "reduce"), [_data_file(config, "alphas.json")]),
