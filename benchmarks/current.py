@@ -160,7 +160,8 @@ SOURCES = {
     },
     "ablation": {
         "as_documented": {"machine": f"digits precise_bn and digits_colour: {AVX2} / AMD EPYC; mnist10k baseline: "
-                                     f"{XEON}", "code": "digits precise_bn: ce0f27a; mnist10k perturbation: c7700e4",
+                                     f"{XEON}", "code": "digits precise_bn: ce0f27a; digits_colour precise_bn: f863d6a; "
+                                  "mnist10k perturbation: c7700e4",
                           "date": "2026"},
         "figures": [
             figure(f"{task}: {variant} test accuracy {stat}", path, ("summary", variant, f"test_accuracy_{stat}"))
@@ -171,6 +172,8 @@ SOURCES = {
                  ("searched", "random", "random_equal_time", "darts_v2")),
                 ("coloured digits, seeds 0-2", "ablation/ablation_digits_colour_baseline.json",
                  ("searched", "random", "random_equal_time", "darts_v2")),
+                ("coloured digits after the batch-norm fix, seeds 0-4",
+                 "ablation/ablation_digits_colour_precise_bn.json", ("searched", "random", "random_equal_time")),
             )
             for variant in variants
             for stat in ("mean", "std")
