@@ -509,9 +509,19 @@ class _ImageEstimator(NotebookDisplay, BaseEstimator):
         return dict(metrics) if return_dict else list(metrics.values())
 
     def export_model(self):
-        """The final `keras.Model`: raw images (as given to fit) in, predictions out."""
+        """The final `keras.Model`: raw images (as given to fit) in, predictions out.
+
+        A new model object each call, with the final model's layers and
+        weights (training it trains the estimator's model too), but its own
+        compiled ``predict``: a Keras model traced for one input rank fails on
+        the other (``as_list() is not defined on an unknown TensorShape``), so
+        a channel-less ``predict`` on what this returns no longer breaks the
+        estimator's own `predict`.
+        """
         self._check_fitted()
-        return self.model_
+        if not getattr(self.model_, "inputs", None):  # not a functional model: no view to make
+            return self.model_
+        return keras.Model(self.model_.inputs, self.model_.outputs, name=self.model_.name)
 
     def export(self, path, format="saved_model", overwrite=False):
         """Export the final model.

@@ -325,6 +325,9 @@ def test_export_model_is_the_final_model(fitted, digits_uint8):
     _, _, x_test, _ = digits_uint8
     model = fitted.export_model()
     assert isinstance(model, keras.Model)
-    np.testing.assert_allclose(
-        model.predict(x_test[:10, ..., None].astype(np.float32), verbose=0), fitted.predict_proba(x_test[:10]), atol=1e-6
-    )
+    expected = fitted.predict_proba(x_test[:10])
+    np.testing.assert_allclose(model.predict(x_test[:10, ..., None].astype(np.float32), verbose=0), expected, atol=1e-6)
+    # A channel-less batch, as predict takes it, works, and leaves the estimator's own predict working.
+    channel_less = fitted.export_model().predict(x_test[:10].astype(np.float32), verbose=0)
+    np.testing.assert_allclose(channel_less, expected, atol=1e-6)
+    np.testing.assert_allclose(fitted.predict_proba(x_test[:10]), expected, atol=1e-6)
