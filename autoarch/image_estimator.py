@@ -224,6 +224,8 @@ class _ImageEstimator(NotebookDisplay, BaseEstimator):
             ValueError: bad arguments or data, refused before any work and
                 before anything is written.
             RuntimeError: every trial failed (the message gives the reasons).
+            OSError: every trial failed because the disk was full, or the
+                final model could not be saved (nothing is half written).
         """
         started = time.monotonic()
         objective = self._check_params()

@@ -8,6 +8,7 @@ as ``refit`` says, and wraps them into one `keras.Model` that takes raw images
 it returns and saves it.
 """
 
+import errno
 import logging
 import math
 from dataclasses import dataclass
@@ -83,12 +84,16 @@ def ensemble_trials(tuner, results, ensemble_size, regression, max_model_size=No
     per image (None: any).
 
     Raises:
+        OSError: no trial completed because the disk was full (``ENOSPC``).
         RuntimeError: no trial completed (the message gives each trial's
             reason, and with a latency budget the smallest latency reached).
     """
     completed = [row for row in results if row["status"] == "COMPLETED"]
     if not completed:
         reasons = "; ".join(f"trial {r['trial_id']}: {r['reason']}" for r in results) or "no trial ran"
+        if results and all(_disk_full(r.get("reason")) for r in results):
+            raise OSError(errno.ENOSPC, "the disk is full: no trial could save its network, so there is no "
+                                        f"model. Free some space and fit again, which runs them again ({reasons})")
         raise RuntimeError(f"every trial failed, so there is no model: {_smallest_latency(results, max_latency_ms)}"
                            f"{reasons}")
     sizes = {row["trial_id"]: row.get("parameters") or 0 for row in completed}
@@ -275,3 +280,8 @@ def wrap(networks, data, output_layer=None):
     if output_layer is not None:
         outputs = output_layer(outputs)
     return keras.Model(inputs, outputs, name="autoarch_model")
+
+
+def _disk_full(reason):
+    """Whether a failed trial's ``reason`` is a full disk, quota or file-size limit (``ENOSPC``, ``EDQUOT``, ``EFBIG``)."""
+    return any(f"[Errno {code}]" in str(reason) for code in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG))

@@ -10,6 +10,7 @@ it, and the final fit, the ensemble selection and the plots read through it.
 """
 
 import contextlib
+import io
 import json
 import os
 
@@ -104,6 +105,21 @@ class TrialFolder:
     def weights_path(self):
         """Where the trained network's weights are (``network.weights.h5``)."""
         return self.file(WEIGHTS_FILE)
+
+    def write_weights(self, network):
+        """Save ``network``'s weights as Keras's ``.weights.h5``, built in memory and written in one plain write.
+
+        HDF5 that fails to write its own file (a full disk) leaves file handles
+        that no later close can end, and the process crashed at exit
+        (SIGSEGV, after dozens of h5py tracebacks). Built in memory, the file
+        reaches the disk through Python's own write, whose ``OSError`` is clean.
+        """
+        buffer = _weights_in_memory(network)
+        if buffer is None:  # a Keras without the in-memory store: its own writer
+            network.save_weights(self.weights_path)
+            return
+        with open(self.weights_path, "wb") as file:
+            file.write(buffer.getbuffer())
 
     def discard_weights(self):
         """Remove the network's weights: a failed trial has none, though a write cut short may have left part."""
@@ -228,3 +244,20 @@ def trial_folders(project_dir):
         for name in sorted(os.listdir(project_dir))
         if name.startswith(PREFIX) and os.path.isdir(os.path.join(project_dir, name))
     ]
+
+
+def _weights_in_memory(network):
+    """``network``'s ``.weights.h5`` as an `io.BytesIO`, the way ``save_weights`` makes it; None when
+    this Keras lacks the internals (``saving_lib.H5IOStore`` on a ``BytesIO``) it needs."""
+    try:
+        from keras.src.saving import saving_lib
+
+        store = saving_lib.H5IOStore(io.BytesIO(), mode="w")
+        save_state = saving_lib._save_state
+    except (ImportError, AttributeError, TypeError):
+        return None
+    try:
+        save_state(network, weights_store=store, assets_store=None, inner_path="", visited_saveables=set())
+    finally:
+        store.close()
+    return store.path_or_io

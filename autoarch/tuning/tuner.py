@@ -377,7 +377,7 @@ class DartsTuner(BaseTuner):
             metrics = {str(name): float(value) for name, value in evaluate_network(task, network, predictions).items()}
             if not all(math.isfinite(v) for v in metrics.values()):
                 raise FailedTrialError(f"diverged: holdout metrics are not finite: {metrics}")
-            network.save_weights(folder.weights_path)
+            folder.write_weights(network)
             folder.write_predictions(*predictions)  # for the ensemble selection
             self._keep_if_among_best(trial.trial_id, metrics, network)
             record.update(status="COMPLETED", metrics=metrics, **chance_record(task, metrics))
@@ -486,9 +486,10 @@ class DartsTuner(BaseTuner):
 
 
 def _lacks_disk_space(error):
-    """True when ``error``, or an error that led to it, says the disk (or the user's quota) is full."""
+    """True when ``error``, or an error that led to it, says the disk (or the user's quota, or the
+    process's file-size limit) is full."""
     while error is not None:
-        if getattr(error, "errno", None) in (errno.ENOSPC, errno.EDQUOT):
+        if getattr(error, "errno", None) in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
             return True
         error = error.__cause__ or error.__context__
     return False

@@ -1,7 +1,10 @@
 """A resume finds a damaged trial folder: it runs that trial again, it neither crashes nor scores it (issue 17)."""
 
 import os
+import subprocess
+import sys
 
+import numpy as np
 import pytest
 
 from autoarch.tuning.trial_folder import RESULT_FILE, WEIGHTS_FILE, TrialFolder
@@ -45,19 +48,17 @@ def test_a_full_disk_fails_the_trial_keeps_the_others_and_a_rerun_runs_it_again(
     """Issue 17: a write of a trial's weights raises ENOSPC after writing part of the file (fault injected)."""
     import errno
 
-    import keras
-
     x, y, x_test, _ = digits_uint8
-    save_weights = keras.Model.save_weights
+    write_weights = TrialFolder.write_weights
 
-    def disk_fills_at_trial_1(model, path, *args, **kwargs):
-        if os.path.basename(os.path.dirname(path)) != "trial_1":
-            return save_weights(model, path, *args, **kwargs)
-        with open(path, "wb") as file:
+    def disk_fills_at_trial_1(folder, network):
+        if os.path.basename(folder.path) != "trial_1":
+            return write_weights(folder, network)
+        with open(folder.weights_path, "wb") as file:
             file.write(b"\x89HDF\r\n\x1a\n half a file")
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), folder.weights_path)
 
-    monkeypatch.setattr(keras.Model, "save_weights", disk_fills_at_trial_1)
+    monkeypatch.setattr(TrialFolder, "write_weights", disk_fills_at_trial_1)
     space = {"learning_rate": (1e-3, 1e-2)}
     first = tiny_classifier(tmp_path, max_trials=2, project_name="project", search_space=tiny_space(**space))
     first.fit(x, y)
@@ -68,7 +69,7 @@ def test_a_full_disk_fails_the_trial_keeps_the_others_and_a_rerun_runs_it_again(
     assert first.results_[0]["status"] == "COMPLETED" and first.ensemble_trials_ == ["0"]
     kept = os.stat(os.path.join(project, "trial_0", WEIGHTS_FILE)).st_mtime_ns
 
-    monkeypatch.setattr(keras.Model, "save_weights", save_weights)  # space is back
+    monkeypatch.setattr(TrialFolder, "write_weights", write_weights)  # space is back
     trainings = TrainingCounter()
     again = tiny_classifier(tmp_path, max_trials=2, project_name="project", search_space=tiny_space(**space))
     again.fit(x, y, callbacks=[trainings])
@@ -76,4 +77,33 @@ def test_a_full_disk_fails_the_trial_keeps_the_others_and_a_rerun_runs_it_again(
     assert [row["status"] for row in again.results_] == ["COMPLETED", "COMPLETED"]
     assert again.results_[1]["hyperparameters"] == full["hyperparameters"]
     assert os.stat(os.path.join(project, "trial_0", WEIGHTS_FILE)).st_mtime_ns == kept
+    assert again.predict(x_test).shape == (len(x_test),)
+
+
+FULL_DISK_FIT = """
+import resource, signal, sys
+import numpy as np
+sys.path.insert(0, {tests!r})
+from integration.conftest import tiny_classifier
+data = np.load({data!r})
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG), as one on a full disk does
+resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, resource.RLIM_INFINITY))  # the small files fit, no network does
+tiny_classifier({directory!r}, project_name="project").fit(data["x"], data["y"])
+"""
+
+
+def test_a_disk_that_fills_during_hdf5_writes_ends_the_fit_with_an_oserror_not_a_crash(tmp_path, digits_uint8):
+    """Issue 36: HDF5 failing to write its own file crashed the process at exit (SIGSEGV, 139)."""
+    x, y, x_test, _ = digits_uint8
+    np.savez(tmp_path / "data.npz", x=x, y=y)
+    script = FULL_DISK_FIT.format(tests=os.path.dirname(os.path.dirname(__file__)), data=str(tmp_path / "data.npz"),
+                                  directory=str(tmp_path / "projects"))
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "tensorflow"}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 1, done.stderr[-3000:]
+    assert "OSError: [Errno 28] the disk is full: no trial could save its network" in done.stderr, done.stderr[-3000:]
+    assert "Exception ignored" not in done.stderr  # no half-closed HDF5 file left for the exit to trip on
+    # Nothing blocks the next fit: no lock is left, and the trial runs again.
+    again = tiny_classifier(tmp_path / "projects", project_name="project").fit(x, y)
+    assert [row["status"] for row in again.results_] == ["COMPLETED"]
     assert again.predict(x_test).shape == (len(x_test),)
