@@ -16,14 +16,20 @@ of other writers test) and ``mnist10k`` (``../shared/data/mnist10k``: first
 Results go to ``benchmarks/results/anytime/anytime_<task>[_<tag>].json``; a run
 resumes the points already in that file (``--seeds ""`` runs only AutoKeras).
 
+``digits:300`` (first 300 fit, last 297 test) is the small one. ``--cpu-hog N``
+runs N processes that keep a core busy beside every autoarch fit, as on a
+user's busy machine, to check that fits keep to their budget there too.
+
 Run from the repository root, on a quiet machine::
 
     python benchmarks/anytime.py digits --budgets 30,60,120,240,480 --seeds 0,1,2
-        [--autokeras "$(../shared/tools/autokeras/setup.sh)"] [--tag TAG] [--max-trials N]
+        [--autokeras "$(../shared/tools/autokeras/setup.sh)"] [--tag TAG] [--max-trials N] [--cpu-hog N]
 """
 
 import argparse
+import contextlib
 import json
+import multiprocessing
 import os
 import platform
 import statistics
@@ -91,6 +97,25 @@ def run_point(task, budget, seed, max_trials=10):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def _busy():
+    while True:
+        pass
+
+
+@contextlib.contextmanager
+def cpu_hog(processes):
+    """``processes`` processes that each keep a core busy while the block runs (0: none)."""
+    hogs = [multiprocessing.Process(target=_busy, daemon=True) for _ in range(processes)]
+    for hog in hogs:
+        hog.start()
+    try:
+        yield
+    finally:
+        for hog in hogs:
+            hog.terminate()
+            hog.join()
+
+
 def run_autokeras(python, task, trials, seed, timeout):
     """AutoKeras's point (``trials`` trials, 10 epochs), or a note that it did not finish in ``timeout`` s."""
     try:
@@ -122,7 +147,7 @@ def summary(points):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("task", choices=["digits", "mnist10k"])
+    parser.add_argument("task", choices=["digits", "digits:300", "mnist10k"])
     parser.add_argument("--budgets", default="30,60,120,240,480")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--tag", default="")
@@ -130,8 +155,9 @@ def main():
     parser.add_argument("--autokeras", help="python of AutoKeras's venv (../shared/tools/autokeras/setup.sh)")
     parser.add_argument("--autokeras-trials", default="1,3")
     parser.add_argument("--autokeras-timeout", type=int, default=900)
+    parser.add_argument("--cpu-hog", type=int, default=0, help="processes keeping a core busy beside each fit")
     args = parser.parse_args()
-    path = result_path("anytime", tagged_name(f"anytime_{args.task}", args.tag))
+    path = result_path("anytime", tagged_name(f"anytime_{args.task.replace(':', '_')}", args.tag))
     figures = {"benchmark": "anytime", "task": args.task, "points": [], "autokeras": []}
     if os.path.exists(path):
         with open(path) as file:
@@ -148,7 +174,9 @@ def main():
         for budget in [float(b) for b in args.budgets.split(",") if b]:
             if (budget, seed) in done:
                 continue
-            point = run_point(args.task, budget, seed, args.max_trials)
+            with cpu_hog(args.cpu_hog):
+                point = run_point(args.task, budget, seed, args.max_trials)
+            point["cpu_hog"] = args.cpu_hog
             figures["points"] = [p for p in figures["points"] if (p["budget"], p["seed"]) != (budget, seed)] + [point]
             print(json.dumps(point), flush=True)
             save()

@@ -13,6 +13,7 @@ from autoarch.darts.supernet import cosine_learning_rate
 from autoarch.tuning.budget import (
     MIN_SEARCH_SECONDS,
     SEARCH_SHARE,
+    TAIL_FACTOR,
     TAIL_SECONDS,
     EpochPlan,
     StageClock,
@@ -132,6 +133,16 @@ def test_the_budget_keeps_back_the_tail_and_the_planned_final_fit():
     assert budget.left() == pytest.approx(52.0)
     clock.now = 59.0
     assert budget.search_deadline() == 59.0  # no time left to trials: the search gets none
+
+
+def test_the_tail_grows_to_what_scoring_and_saving_measure_on_a_busy_machine():
+    budget = TimeBudget(60, started=0.0, clock=Clock(0.0))
+    budget.observe_tail(0.5)  # a quiet machine: the least tail stays
+    assert budget.final_end == 60 - TAIL_SECONDS
+    budget.observe_tail(2.5)  # scoring and saving slowed down: the last trial's and the wrap's
+    assert budget.final_end == pytest.approx(60 - TAIL_FACTOR * 2.5)
+    budget.observe_tail(1.0)  # the slowest seen is kept
+    assert budget.trials_end == pytest.approx(60 - TAIL_FACTOR * 2.5)
 
 
 def test_a_search_starts_only_when_its_share_of_the_time_left_is_worth_it():

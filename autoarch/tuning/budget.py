@@ -2,8 +2,9 @@
 
 A fit with a time limit has one `TimeBudget`. Its end is the call's start plus
 the limit; from it the budget keeps back the tail (scoring the last trial,
-wrapping and saving the final model: `TAIL_SECONDS`) and, once trials have
-been timed, what the final fit will cost (``final_reserve``). Trials run until
+wrapping and saving the final model: at least `TAIL_SECONDS`, more when
+trials measure more) and, once trials have been timed, what the final fit
+will cost (``final_reserve``). Trials run until
 ``trials_end``; a trial's DARTS search gets at most `SEARCH_SHARE` of the time
 left to trials, so its training always has time to make a network.
 
@@ -26,6 +27,7 @@ __all__ = [
     "SEARCH_SHARE",
     "MIN_SEARCH_SECONDS",
     "TAIL_SECONDS",
+    "TAIL_FACTOR",
     "CONTINUE_EPOCH_SHARE",
     "TimeBudget",
     "EpochPlan",
@@ -47,7 +49,12 @@ before its alphas moved derives noise: with less, the trial trains a random cell
 of the space instead and gives the training the whole time (`TimeBudget.search_seconds`)."""
 
 TAIL_SECONDS = 3.0
-"""Seconds kept back at the end of a fit to score the last trial, wrap the final model and save it."""
+"""The least seconds kept back at the end of a fit to score the last trial, wrap the final model and
+save it; once a trial has been scored and saved, the tail is what that measured (`TimeBudget.observe_tail`)."""
+
+TAIL_FACTOR = 2.0
+"""The tail kept back is this many times a trial's measured scoring and saving: the last trial's
+own, then the final model's wrapping and saving, which is about as much work again."""
 
 CONTINUE_EPOCH_SHARE = 0.125
 """``refit="continue"``: the final fit lasts this share of the best trial's training epochs."""
@@ -65,6 +72,7 @@ class TimeBudget:
         end: the clock value the whole fit must end by.
         final_reserve: seconds kept for the final fit, planned from the
             trials' measured epochs (0 until a trial has been timed).
+        tail: seconds kept back after the final fit (see `observe_tail`).
     """
 
     def __init__(self, seconds, started, clock=time.monotonic):
@@ -72,6 +80,15 @@ class TimeBudget:
         self.end = float(started) + self.seconds
         self.clock = clock
         self.final_reserve = 0.0
+        self.tail = TAIL_SECONDS
+
+    def observe_tail(self, seconds):
+        """A trial's scoring and saving took ``seconds``: keep back `TAIL_FACTOR` times the slowest seen.
+
+        Measured, not assumed: on a busy machine scoring and saving slow down
+        with everything else, and a fixed tail let fits end seconds late.
+        """
+        self.tail = max(self.tail, TAIL_FACTOR * float(seconds))
 
     def left(self):
         """Seconds until the whole fit must end."""
@@ -80,7 +97,7 @@ class TimeBudget:
     @property
     def final_end(self):
         """The clock value the final fit must end by: the end less the tail."""
-        return self.end - TAIL_SECONDS
+        return self.end - self.tail
 
     @property
     def trials_end(self):

@@ -372,6 +372,7 @@ class DartsTuner(BaseTuner):
             )
             record.update(stage_timing(history.clock))
             self._plan_final_fit(trial.trial_id, epochs, history.clock)
+            scoring_started = time.monotonic()
             # Plain Python floats: keras-tuner sends them over gRPC as map<string, double>.
             predictions = holdout_predictions(task, network)
             metrics = {str(name): float(value) for name, value in evaluate_network(task, network, predictions).items()}
@@ -379,6 +380,8 @@ class DartsTuner(BaseTuner):
                 raise FailedTrialError(f"diverged: holdout metrics are not finite: {metrics}")
             folder.write_weights(network)
             folder.write_predictions(*predictions)  # for the ensemble selection
+            if task.budget is not None:
+                task.budget.observe_tail(time.monotonic() - scoring_started)
             self._keep_if_among_best(trial.trial_id, metrics, network)
             record.update(status="COMPLETED", metrics=metrics, **chance_record(task, metrics))
             return metrics
