@@ -284,12 +284,14 @@ class ProjectLock:
             OSError: the lock file cannot be made or written (a read-only folder, a
                 full disk), with its path; none is left behind.
         """
-        folder = os.path.dirname(self.path) or "."
+        try:
+            os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+        except OSError as error:
+            raise self._unwritable(error) from error
         attempts, announced = 0, False
         while attempts < 3:
             attempts += 1
             try:
-                os.makedirs(folder, exist_ok=True)
                 descriptor = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
             except FileExistsError:
                 holder = self.holder()
@@ -318,8 +320,7 @@ class ProjectLock:
                     pass
                 continue
             except OSError as error:  # a read-only or full folder: say which, before any work
-                raise OSError(error.errno, f"cannot write the project's lock file {self.path!r} "
-                              f"({error.strerror}): choose a directory this process may write to") from error
+                raise self._unwritable(error) from error
             try:
                 with os.fdopen(descriptor, "w") as file:
                     json.dump({"pid": os.getpid(), "host": socket.gethostname()}, file)
@@ -330,6 +331,10 @@ class ProjectLock:
             self.held = True
             return
         raise RuntimeError(f"could not take the lock {self.path!r}: other processes keep taking it")
+
+    def _unwritable(self, error):
+        return OSError(error.errno, f"cannot write the project's lock file {self.path!r} ({error.strerror}): "
+                                    "choose a directory this process may write to")
 
     def _unwritten_for(self):
         """Seconds since the lock file was last written (0 when it is gone)."""

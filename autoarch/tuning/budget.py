@@ -50,7 +50,7 @@ of the space instead and gives the training the whole time (`TimeBudget.search_s
 
 TAIL_SECONDS = 3.0
 """The least seconds kept back at the end of a fit to score the last trial, wrap the final model and
-save it; once a trial has been scored and saved, the tail is what that measured (`TimeBudget.observe_tail`)."""
+save it; more once trials measure more (`TimeBudget.observe_tail`)."""
 
 TAIL_FACTOR = 2.0
 """The tail kept back is this many times a trial's measured scoring and saving: the last trial's

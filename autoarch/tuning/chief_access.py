@@ -8,8 +8,9 @@ adds two things keras-tuner lacks:
   `TOKEN_ENV` as gRPC metadata, and the chief refuses a call without the
   right one (``UNAUTHENTICATED``, logged with the method called, quoted and
   cut short, at most `REFUSAL_LOG_LINES` lines every `REFUSAL_LOG_SECONDS`,
-  then a count of the others); the search goes on unaffected. A chief started without the variable makes a random
-  token and logs it: workers must then be given it.
+  then a count of the others); the search goes on unaffected. A chief
+  started without the variable makes a random token and logs it: workers
+  must then be given it.
 - **TLS**, optional. With `TLS_CERT_ENV` and `TLS_KEY_ENV` (PEM files) the
   chief listens with TLS only; workers given `TLS_CERT_ENV` (the chief's
   certificate, or the authority that signed it) connect with TLS and check
@@ -29,7 +30,7 @@ import time
 import grpc
 
 __all__ = ["TOKEN_ENV", "TLS_CERT_ENV", "TLS_KEY_ENV", "TOKEN_HEADER", "REFUSAL_LOG_SECONDS", "REFUSAL_LOG_LINES",
-           "check_settings", "chief_token", "TokenCheck", "add_port", "channel"]
+           "quoted", "check_settings", "chief_token", "TokenCheck", "add_port", "channel"]
 
 TOKEN_ENV = "AUTOARCH_CHIEF_TOKEN"
 """Environment variable holding the token shared by the chief and every worker."""
@@ -124,10 +125,15 @@ class TokenCheck(grpc.ServerInterceptor):
                 return
             self._logged += 1
             unlogged, self._unlogged = self._unlogged, 0
-        method = str(method)
-        shown = ascii(method[:_METHOD_CHARACTERS]) + ("..." if len(method) > _METHOD_CHARACTERS else "")
         more = f" ({unlogged} more refused since the last line)" if unlogged else ""
-        log.warning("the chief refused a call to %s: %s%s", shown, reason, more)
+        log.warning("the chief refused a call to %s: %s%s", quoted(method, _METHOD_CHARACTERS), reason, more)
+
+
+def quoted(text, limit):
+    """``text`` quoted by `ascii` and cut to ``limit`` characters: what a caller sends, safe to log
+    (it cannot start a line of its own, nor fill the log)."""
+    text = str(text)
+    return ascii(text[:limit]) + ("..." if len(text) > limit else "")
 
 
 def add_port(server, address):

@@ -417,9 +417,7 @@ def _objective_names(oracle):
 
 
 def _shown(text):
-    """``text`` as a short, printable quote: what a caller sends never writes a line of its own into the log."""
-    text = str(text)
-    return ascii(text[:_SHOWN_CHARACTERS]) + ("..." if len(text) > _SHOWN_CHARACTERS else "")
+    return chief_access.quoted(text, _SHOWN_CHARACTERS)
 
 
 class _Servicer(oracle_chief.OracleServicer):

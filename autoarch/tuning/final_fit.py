@@ -283,5 +283,6 @@ def wrap(networks, data, output_layer=None):
 
 
 def _disk_full(reason):
-    """Whether a failed trial's ``reason`` is a full disk, quota or file-size limit (``ENOSPC``, ``EDQUOT``, ``EFBIG``)."""
+    """Whether a failed trial's ``reason`` is a full disk, quota or file-size limit
+    (``ENOSPC``, ``EDQUOT``, ``EFBIG``)."""
     return any(f"[Errno {code}]" in str(reason) for code in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG))
