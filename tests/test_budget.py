@@ -172,26 +172,3 @@ def test_planned_seconds_of_a_final_fit_come_from_the_measured_epochs():
     assert planned_seconds(None, 40, timing) == 0.0
     # a trial timed before epochs were measured: its share of the trial's seconds
     assert planned_seconds("continue", 40, {"seconds": 80.0}) == pytest.approx(10.0)
-
-
-def test_the_work_after_a_training_is_measured_on_the_network_before_it_trains():
-    """`after_training_seconds`: one holdout batch timed and scaled to the images both passes see (the wall
-    clock is `benchmarks/anytime.py --cpu-hog`'s to check); no holdout, nothing to score."""
-    from sklearn.datasets import load_digits
-
-    from autoarch.darts import DARTS_V2, build_network
-    from autoarch.data import search_splits
-    from autoarch.inputs import read_training_data
-    from autoarch.tuning.trial import after_training_seconds, make_task
-
-    digits = load_digits()
-    data = read_training_data(digits.images[:300], digits.target[:300])
-    targets = digits.target[:300]
-    network = build_network(DARTS_V2, (8, 8, 1), 10, init_channels=4, layers=2, seed=0)
-    small = make_task(data, targets, search_splits(targets, 0.1, seed=0), regression=False, num_outputs=10)
-    large = make_task(data, targets, search_splits(targets, 0.5, seed=0), regression=False, num_outputs=10)
-    seconds = [after_training_seconds(task, network) for task in (small, large)]
-    assert all(0 < s < 10 for s in seconds), seconds
-    none = make_task(data, targets, (small.search_train, small.search_val, np.array([], int)),
-                     regression=False, num_outputs=10)
-    assert after_training_seconds(none, network) == 0.0

@@ -53,9 +53,8 @@ TAIL_SECONDS = 3.0
 save it; more once trials measure more (`TimeBudget.observe_tail`)."""
 
 TAIL_FACTOR = 2.0
-"""The tail kept back is this many times the measured work after a trial's training (its batch-norm
-statistics, scoring and saving): the last trial's own, then the final model's wrapping and saving,
-which is about as much work again."""
+"""The tail kept back is this many times a trial's measured scoring and saving: the last trial's
+own, then the final model's wrapping and saving, which is about as much work again."""
 
 CONTINUE_EPOCH_SHARE = 0.125
 """``refit="continue"``: the final fit lasts this share of the best trial's training epochs."""
@@ -84,8 +83,7 @@ class TimeBudget:
         self.tail = TAIL_SECONDS
 
     def observe_tail(self, seconds):
-        """The work after a trial's training takes ``seconds`` (measured before it, or after): keep back
-        `TAIL_FACTOR` times the most seen.
+        """A trial's scoring and saving took ``seconds``: keep back `TAIL_FACTOR` times the slowest seen.
 
         Measured, not assumed: on a busy machine scoring and saving slow down
         with everything else, and a fixed tail let fits end seconds late.

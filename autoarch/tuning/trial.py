@@ -9,7 +9,6 @@ them and the search goes on.
 
 import contextlib
 import math
-import time
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -54,7 +53,6 @@ __all__ = [
     "train_network",
     "evaluate_network",
     "holdout_predictions",
-    "after_training_seconds",
     "chance_record",
     "MAX_SKIP_CONNECTIONS",
     "BASELINE_REASON",
@@ -591,28 +589,6 @@ def holdout_predictions(task, network):
         truth = truth.reshape(-1, task.num_outputs)
         predicted = predicted.reshape(-1, task.num_outputs)
     return truth, predicted
-
-
-def after_training_seconds(task, network):
-    """About the seconds ``network`` needs after its training, measured now: its batch-norm
-    statistics (`recompute_batch_norm_statistics`) and its holdout scoring (`holdout_predictions`).
-
-    Times one holdout batch through ``network`` and scales it to the images
-    both passes see. A time limit keeps (a multiple of) it back at the end of
-    the fit before any trial has been scored
-    (`autoarch.tuning.budget.TimeBudget.observe_tail`): on a busy machine both
-    passes slow down with everything else, and a fixed tail let fits end late.
-    """
-    holdout_size = len(task.holdout.indices)
-    if holdout_size == 0:
-        return 0.0
-    x, _ = next(iter(holdout_batches(task)))
-    started = time.monotonic()
-    np.asarray(network(x, training=False))
-    seconds_per_image = (time.monotonic() - started) / max(len(x), 1)
-    height, width = task.image_shape[:2]
-    statistics_images = min(len(task.train), max(BATCH_NORM_MIN_SAMPLES, BATCH_NORM_PIXELS // (height * width)))
-    return seconds_per_image * (holdout_size + statistics_images)
 
 
 def evaluate_network(task, network, predictions=None):

@@ -54,7 +54,6 @@ from autoarch.tuning.cost_budgets import (
 )
 from autoarch.tuning.trial import (
     MAX_SKIP_CONNECTIONS,
-    after_training_seconds,
     chance_record,
     evaluate_network,
     holdout_predictions,
@@ -361,8 +360,6 @@ class DartsTuner(BaseTuner):
             if task.time_left() <= 0:
                 searched = not previous and task.genotype is None and "search_skipped" not in record
                 raise FailedTrialError(no_time_to_train(time.monotonic() - started, searched))
-            if task.budget is not None:  # what must still fit after this training, measured now
-                task.budget.observe_tail(after_training_seconds(task, network))
             history = train_network(
                 task,
                 network,
