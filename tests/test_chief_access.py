@@ -44,15 +44,30 @@ def _free_port():
         return sock.getsockname()[1]
 
 
+def _oracle(tmp_path):
+    """A random-search oracle of three trials over one hyperparameter, in ``tmp_path/project``."""
+    oracle = make_oracle("random", keras_tuner.Objective("val_accuracy", "max"), 3, seed=0)
+    oracle._set_project_dir(str(tmp_path), "project")
+    hp = keras_tuner.HyperParameters()
+    hp.Int("width", 1, 1000, default=5)
+    oracle.update_space(hp)
+    return oracle
+
+
+class Clock:
+    """Seconds that pass only when the test says so."""
+
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
 def _chief(tmp_path, token, leases=None):
     """keras-tuner's oracle served as `distributed.serve` serves it; returns ``(server, address)``."""
     if leases is None:
-        oracle = make_oracle("random", keras_tuner.Objective("val_accuracy", "max"), 3, seed=0)
-        oracle._set_project_dir(str(tmp_path), "project")
-        hp = keras_tuner.HyperParameters()
-        hp.Int("width", 1, 1000, default=5)
-        oracle.update_space(hp)
-        leases = Leases(oracle)
+        leases = Leases(_oracle(tmp_path))
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=1), interceptors=[chief_access.TokenCheck(token)])
     protos.get_service_grpc().add_OracleServicer_to_server(distributed._Servicer(leases), server)
     address = f"127.0.0.1:{_free_port()}"
@@ -118,16 +133,6 @@ def test_a_caller_without_the_token_cannot_write_lines_into_the_log_nor_flood_it
     assert f"({1500 - chief_access.REFUSAL_LOG_LINES} more refused since the last line)" in caplog.text
 
 
-class Clock:
-    """Seconds that pass only when the test says so."""
-
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self):
-        return self.now
-
-
 def _stub(channel):
     return protos.get_service_grpc().OracleStub(channel)
 
@@ -147,11 +152,7 @@ def _refused(call, request):
 
 
 def test_bad_calls_from_a_token_holder_are_refused_and_the_chief_keeps_working(tmp_path, monkeypatch):
-    oracle = make_oracle("random", keras_tuner.Objective("val_accuracy", "max"), 3, seed=0)
-    oracle._set_project_dir(str(tmp_path), "project")
-    hp = keras_tuner.HyperParameters()
-    hp.Int("width", 1, 1000, default=5)
-    oracle.update_space(hp)
+    oracle = _oracle(tmp_path)
     clock = Clock()
     leases = Leases(oracle, timeout=60, clock=clock)
     server, address = _chief(tmp_path, TOKEN, leases)
