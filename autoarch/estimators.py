@@ -5,6 +5,8 @@ shared fit in `autoarch.image_estimator`; this module gathers them and
 restores a fitted one from disk.
 """
 
+import os
+
 import keras
 
 from autoarch import project
@@ -29,11 +31,14 @@ def load(path):
 
     Returns:
         An `ImageClassifier` or `ImageRegressor` that predicts, scores and
-        exports like the one that was fitted (labels decoded as in fit).
+        exports like the one that was fitted (labels decoded as in fit). Loaded
+        from a project folder, its ``project_dir_`` is that folder, as after
+        ``fit`` (the trials' files, for `autoarch.plots`, are there).
 
     Raises:
         ValueError: the path holds no autoarch model.
     """
+    folder = os.fspath(path) if os.path.isdir(path) else None
     path, metadata = project.read_model_metadata(path, ("ImageClassifier", "ImageRegressor"))
     cls = ImageClassifier if metadata["estimator"] == "ImageClassifier" else ImageRegressor
     valid = cls().get_params()
@@ -48,4 +53,6 @@ def load(path):
     if metadata.get("latency_ms") is not None:  # fitted with a latency budget
         estimator.latency_ms_, estimator.latency_measurement_ = metadata["latency_ms"], metadata["latency_measurement"]
     estimator._set_encoder(cls._encoder_class.from_dict(metadata))
+    if folder is not None:
+        estimator.project_dir_ = folder
     return estimator

@@ -129,6 +129,7 @@ def test_label_forms_come_back_as_given(tmp_path, digits_uint8, form):
     assert correct.mean() > chance + 0.2, (form, correct.mean())
     restored = autoarch.load(clf.project_dir_)
     np.testing.assert_array_equal(restored.predict(x_test), predicted)
+    assert restored.project_dir_ == clf.project_dir_  # the trials' files, for the plots, as after fit
 
 
 def test_regressor_searches_and_scores_r2(tmp_path, digits_uint8):
