@@ -274,10 +274,10 @@ def _edge_names(nodes):
     """``(source, target)`` names of each weight row, in the order of the cell's edges.
 
     Names follow `Genotype.plot`: inputs ``$c_{k-2}$`` and ``$c_{k-1}$``,
-    intermediate nodes 0..nodes-1.
+    intermediate nodes by their index, 2..nodes+1.
     """
-    names = ["$c_{k-2}$", "$c_{k-1}$"] + [str(i) for i in range(nodes)]
-    return [(names[source], str(node)) for node in range(nodes) for source in range(node + 2)]
+    names = ["$c_{k-2}$", "$c_{k-1}$"] + [str(i + 2) for i in range(nodes)]
+    return [(names[source], str(node + 2)) for node in range(nodes) for source in range(node + 2)]
 
 
 def _operation_names(width, primitives):
@@ -298,10 +298,10 @@ def plot_alpha_history(history, path=None, *, cell="normal", primitives=None, ti
     """Draw how the architecture weights of one cell moved during the search.
 
     One small plot per edge of the cell, laid out one row per intermediate
-    node (row ``i`` has the ``i + 2`` edges into node ``i``). Edges are named
-    as in `Genotype.plot`: ``$c_{k-2}$ → 0`` is the edge from the cell before
-    the previous one into intermediate node 0, ``0 → 1`` the edge from node 0
-    into node 1. In each plot, x is the search epoch after which the weights
+    node (row ``i`` has the ``i + 2`` edges into node ``i + 2``). Edges are
+    named as in `Genotype.plot` and the genotype's text: ``$c_{k-2}$ → 2`` is
+    the edge from the cell before the previous one into the first
+    intermediate node, ``2 → 3`` the edge from that node into the next. In each plot, x is the search epoch after which the weights
     were recorded (counted from 1) and y the softmax weight of each
     operation, one line per operation (legend shared below the plots).
 

@@ -485,7 +485,10 @@ def test_plot_without_path_returns_figure(tmp_path):
     assert len(figure.axes) == 2
     assert [ax.get_title() for ax in figure.axes] == ["normal cell", "reduce cell"]
     labels = {t.get_text() for t in figure.axes[0].texts}
-    assert {"sep_conv_3x3", "skip_connect", "dil_conv_3x3", "0", "3"} <= labels
+    # Intermediate nodes carry their index, as in str(genotype) and normal_concat (2..5 for DARTS_V2's 4 nodes).
+    assert {"sep_conv_3x3", "skip_connect", "dil_conv_3x3", "2", "3", "4", "5"} <= labels
+    assert "0" not in labels and "1" not in labels
+    assert all(f"node {index} <-" in str(DARTS_V2) for index in (2, 3, 4, 5))
     assert not list(tmp_path.iterdir())
 
 

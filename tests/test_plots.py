@@ -148,8 +148,9 @@ def test_plot_alpha_history_returns_a_figure_with_one_plot_per_edge():
     assert isinstance(figure, Figure)
     titles = [ax.get_title() for ax in figure.axes if ax.axison]
     assert len(titles) == num_edges(4) == 14
-    assert titles[:5] == ["$c_{k-2}$ → 0", "$c_{k-1}$ → 0", "$c_{k-2}$ → 1", "$c_{k-1}$ → 1", "0 → 1"]
-    assert titles[-1] == "2 → 3"
+    # Nodes are numbered as in the genotype's text: the first intermediate node is 2.
+    assert titles[:5] == ["$c_{k-2}$ → 2", "$c_{k-1}$ → 2", "$c_{k-2}$ → 3", "$c_{k-1}$ → 3", "2 → 3"]
+    assert titles[-1] == "4 → 5"
     assert [text.get_text() for text in figure.legends[0].get_texts()] == list(PRIMITIVES)
     assert figure._suptitle.get_text() == "search"
     # One line per operation, x = epochs counted from 1, y = the weights of that edge.

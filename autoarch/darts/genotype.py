@@ -283,9 +283,10 @@ class Genotype:
     def plot(self, path=None, *, dpi=100, title=None):
         """Draw the normal and reduction cells side by side.
 
-        Inputs are drawn as ``c_{k-2}`` and ``c_{k-1}``, intermediate nodes as
-        0..nodes-1 (node index minus 2, the DARTS plotting convention) and the
-        output as ``c_{k}``. Each edge is labelled with its operation; the
+        Inputs are drawn as ``c_{k-2}`` and ``c_{k-1}`` (indices 0 and 1),
+        intermediate nodes by their index, 2..nodes+1, as the text form
+        (``str``, `summary`) and ``*_concat`` number them, and the output as
+        ``c_{k}``. Each edge is labelled with its operation; the
         concatenated nodes have unlabelled arrows into the output.
 
         Drawing uses a standalone ``matplotlib.figure.Figure`` with the Agg
@@ -366,7 +367,7 @@ def _draw_cell(ax, pairs, concat, title):
     positions = [
         (width * math.cos(math.radians(a)), height * math.sin(math.radians(a))) for a in angles
     ]
-    names = ["$c_{k-2}$", "$c_{k-1}$"] + [str(i) for i in range(nodes)] + ["$c_{k}$"]
+    names = ["$c_{k-2}$", "$c_{k-1}$"] + [str(i + 2) for i in range(nodes)] + ["$c_{k}$"]
     colors = ["#b4eeb4"] * 2 + ["#add8e6"] * nodes + ["#eee8aa"]
 
     circles = []
