@@ -91,7 +91,7 @@ def ensemble_trials(tuner, results, ensemble_size, regression, max_model_size=No
     completed = [row for row in results if row["status"] == "COMPLETED"]
     if not completed:
         reasons = "; ".join(f"trial {r['trial_id']}: {r['reason']}" for r in results) or "no trial ran"
-        if results and all(_disk_full(r.get("reason")) for r in results):
+        if results and all(_failed_for_space(tuner, row) for row in results):
             raise OSError(errno.ENOSPC, "the disk is full: no trial could save its network, so there is no "
                                         f"model. Free some space and fit again, which runs them again ({reasons})")
         raise RuntimeError(f"every trial failed, so there is no model: {_smallest_latency(results, max_latency_ms)}"
@@ -282,7 +282,6 @@ def wrap(networks, data, output_layer=None):
     return keras.Model(inputs, outputs, name="autoarch_model")
 
 
-def _disk_full(reason):
-    """Whether a failed trial's ``reason`` is a full disk, quota or file-size limit
-    (``ENOSPC``, ``EDQUOT``, ``EFBIG``)."""
-    return any(f"[Errno {code}]" in str(reason) for code in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG))
+def _failed_for_space(tuner, row):
+    """Whether the trial of ``row`` failed because the disk was full: the tuner records it (``disk_full``)."""
+    return bool(TrialFolder(tuner.get_trial_dir(row["trial_id"])).read_result().get("disk_full"))

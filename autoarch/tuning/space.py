@@ -151,7 +151,7 @@ SETTINGS = {
 """Every outer hyperparameter and what it sets."""
 
 
-def default_space(num_samples, image_shape, gpu=False, allow_flips=False, train_epochs=None):
+def default_space(num_samples, image_shape, gpu=False, allow_flips=False, fixed_epochs=None):
     """The default outer space for this data and hardware.
 
     On CPU the space is kept small enough for a few trials to finish in minutes
@@ -163,7 +163,7 @@ def default_space(num_samples, image_shape, gpu=False, allow_flips=False, train_
         image_shape: ``(height, width, channels)``.
         gpu: a GPU is present.
         allow_flips: left-right flips keep the label (not for digits or text).
-        train_epochs: the training epochs the user fixed (``fit(epochs=N)``),
+        fixed_epochs: the training epochs the user fixed (``fit(epochs=N)``),
             if any. On CPU the default width follows them: fewer than
             `MIN_AUGMENTED_EPOCHS` may widen it up to `CPU_SHORT_TRAINING_CHANNELS`.
 
@@ -175,7 +175,6 @@ def default_space(num_samples, image_shape, gpu=False, allow_flips=False, train_
     # On CPU, 12 px searches are 2-3x cheaper per epoch than 16 px ones.
     search_side = min(side, 32 if gpu else 12)
     # Epochs shrink as data grows so a trial's work stays roughly constant.
-    user_epochs = train_epochs
     train_epochs = int(min(40, max(8, round(30_000 / max(num_samples, 1)))))
     if gpu:
         return {
@@ -205,8 +204,8 @@ def default_space(num_samples, image_shape, gpu=False, allow_flips=False, train_
     stem_stride = 2 if big_images else 1
     cell_side = -(-side // stem_stride)
     width = default_network_channels(num_samples, train_epochs, cell_side, 16 if big_images else 12)
-    if user_epochs is not None and user_epochs < MIN_AUGMENTED_EPOCHS:
-        width = default_network_channels(num_samples, user_epochs, cell_side, width, CPU_SHORT_TRAINING_CHANNELS)
+    if fixed_epochs is not None and fixed_epochs < MIN_AUGMENTED_EPOCHS:
+        width = default_network_channels(num_samples, fixed_epochs, cell_side, width, CPU_SHORT_TRAINING_CHANNELS)
     return {
         "init_channels": Spec("choice", 8, (8, 12)),
         "cells": Spec("choice", 3, (3, 4)),
